@@ -1,0 +1,43 @@
+#!/bin/bash
+# Runs inside the lab VM (virtme-ng, host filesystem visible). Sets the guest up, loads the
+# chosen driver, runs the command, unloads the driver.
+# Usage: guest.sh RUNDIR   (RUNDIR/params is sourced: DRIVER KO MODARGS THP HUGEPAGES CMD)
+# Writes RUNDIR/output (the command's output) and RUNDIR/rc (the command's exit code, or
+# the driver load/unload failure).
+set -u
+run=$1
+# shellcheck source=/dev/null
+. "$run/params"
+out=$run/output
+: > "$out"
+say() { echo "[lab] $*" | tee -a "$out"; echo "[lab] $*" > /dev/kmsg; }
+
+mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug
+echo "$THP" > /sys/kernel/mm/transparent_hugepage/enabled
+echo "$HUGEPAGES" > /proc/sys/vm/nr_hugepages
+say "kernel $(uname -r), thp=$(cat /sys/kernel/mm/transparent_hugepage/enabled), hugepages=$(cat /proc/sys/vm/nr_hugepages)"
+
+rc=0
+if [ -n "$KO" ]; then
+    say "insmod $KO $MODARGS"
+    # shellcheck disable=SC2086
+    if ! insmod "$KO" $MODARGS >> "$out" 2>&1; then
+        say "driver load failed"; echo 3 > "$run/rc"; exit 3
+    fi
+    say "devices: $(ls /dev/hmm_dmirror* 2>/dev/null | tr '\n' ' ')"
+fi
+
+cd "$CWD" || exit 2
+"${CMD[@]}" >> "$out" 2>&1 < /dev/null
+rc=$?
+say "command exit code $rc"
+
+if [ -n "$KO" ]; then
+    name=$(basename "$KO" .ko)
+    if ! rmmod "$name" >> "$out" 2>&1; then
+        say "driver unload failed"; [ "$rc" = 0 ] && rc=3
+    fi
+fi
+echo "$rc" > "$run/rc"
+sync
+exit "$rc"

@@ -1,0 +1,272 @@
+//! `cargo xtask lab …`: build, run, test.
+use crate::kernel::{self, Kernel, Profile};
+use crate::vm::{self, VmRun};
+use crate::{cache, chroot, host, kmod, logscan, selftest, suite, tap};
+use anyhow::{bail, Result};
+use clap::{Args, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Lab subcommands.
+#[derive(Subcommand)]
+pub enum LabCmd {
+    /// Build the chroot, the kernel, the C reference driver, the Rust module and the suites.
+    Build {
+        /// Kernel profile.
+        #[arg(long, value_enum, default_value = "fast")]
+        profile: Profile,
+    },
+    /// Boot the lab kernel, load a driver, run CMD in the guest; exits with CMD's exit code.
+    Run {
+        #[command(flatten)]
+        vm: VmOpts,
+        /// The command and its arguments (after `--`).
+        #[arg(last = true, required = true)]
+        cmd: Vec<String>,
+    },
+    /// Run the HMM suite in the guest, print its TAP, exit with its kselftest code.
+    Test {
+        #[command(flatten)]
+        vm: VmOpts,
+        /// Which suite: the Rust port (default) or the upstream C hmm-tests of the same tree.
+        #[arg(long, value_enum, default_value = "rust")]
+        suite: Suite,
+        /// Treat the failures listed in xtask/known-failures.txt for this driver and THP mode
+        /// as expected: each is printed with its reason, and only other failures fail the run.
+        #[arg(long)]
+        known_failures: bool,
+        /// Arguments for the suite (after `--`), e.g. a filter.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+}
+
+/// The driver loaded in the guest.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Driver {
+    /// The C reference, lib/test_hmm.ko of the lab kernel.
+    C,
+    /// Our module, kmod/ (test_hmm_rs.ko).
+    Rust,
+    /// No driver.
+    None,
+}
+
+/// The request numbering the driver and the suite speak.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Abi {
+    /// The migrate-on-fault series' numbering (Rust module default).
+    Patched,
+    /// Stock 7.3 numbering (the only one the C driver speaks).
+    Mainline,
+}
+
+/// Which suite `lab test` runs.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Suite {
+    /// hmm-tests, the Rust port (TAP mode).
+    Rust,
+    /// The upstream C hmm-tests built from the lab kernel tree.
+    C,
+}
+
+/// THP mode in the guest.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Thp {
+    /// `madvise` (default).
+    Madvise,
+    /// `always` (the C reference driver fails and oopses on device-coherent cases).
+    Always,
+}
+
+/// Options of every boot.
+#[derive(Args, Clone)]
+pub struct VmOpts {
+    /// Driver to load.
+    #[arg(long, value_enum, default_value = "c")]
+    driver: Driver,
+    /// ABI (default: mainline for the C driver, patched for ours).
+    #[arg(long, value_enum)]
+    abi: Option<Abi>,
+    /// Kernel profile.
+    #[arg(long, value_enum, default_value = "fast")]
+    profile: Profile,
+    /// Transparent hugepages mode.
+    #[arg(long, value_enum, default_value = "madvise")]
+    thp: Thp,
+    /// Hugetlb pages (default size) to reserve in the guest.
+    #[arg(long, default_value_t = 128)]
+    hugepages: u32,
+    /// Limit for the whole boot, in seconds.
+    #[arg(long, default_value_t = 1800)]
+    timeout: u64,
+}
+
+impl VmOpts {
+    fn abi(&self) -> Result<Abi> {
+        Ok(match (self.driver, self.abi) {
+            (Driver::C, Some(Abi::Patched)) => {
+                bail!("the C driver (test_hmm.ko, 7.3.4) speaks the mainline ABI only")
+            }
+            (Driver::C, _) => Abi::Mainline,
+            (_, Some(a)) => a,
+            (_, None) => Abi::Patched,
+        })
+    }
+    fn thp(&self) -> &'static str {
+        match self.thp {
+            Thp::Madvise => "madvise",
+            Thp::Always => "always",
+        }
+    }
+}
+
+/// Run a lab subcommand; returns the process exit code.
+pub fn run(cmd: LabCmd) -> Result<i32> {
+    match cmd {
+        LabCmd::Build { profile } => {
+            let b = build(profile, true)?;
+            eprintln!("kernel:  {}", b.kernel.image().display());
+            eprintln!("C driver: {}", b.kernel.test_hmm_ko().display());
+            match &b.kmod {
+                Some(k) => eprintln!("Rust module: {}", k.display()),
+                None => eprintln!("Rust module: kmod/ has no Kbuild yet, not built"),
+            }
+            eprintln!("C suite: {}", b.c_suite.display());
+            Ok(0)
+        }
+        LabCmd::Run { vm, cmd } => {
+            let b = build(vm.profile, vm.driver == Driver::Rust)?;
+            let r = boot(&b, &vm, cmd, true)?;
+            Ok(r)
+        }
+        LabCmd::Test { vm, suite, known_failures, args } => {
+            let b = build(vm.profile, vm.driver == Driver::Rust)?;
+            let abi = vm.abi()?;
+            let mut cmd = Vec::new();
+            match suite {
+                Suite::Rust => {
+                    let bin = suite::build(&cache::root().join("suite.log"))?;
+                    cmd.push("env".to_string());
+                    cmd.push(format!(
+                        "HMM_DMIRROR_ABI={}",
+                        if abi == Abi::Patched { "patched" } else { "mainline" }
+                    ));
+                    cmd.push(bin.display().to_string());
+                    cmd.push("--tap".into());
+                }
+                Suite::C => {
+                    if abi == Abi::Patched {
+                        bail!("the upstream C suite speaks the mainline ABI only: use --abi mainline");
+                    }
+                    cmd.push(b.c_suite.display().to_string());
+                }
+            }
+            cmd.extend(args);
+            let (rc, output) = boot_with_output(&b, &vm, cmd)?;
+            let results = tap::parse(&std::fs::read_to_string(&output).unwrap_or_default());
+            let known = if known_failures { tap::known_failures(vm.driver, vm.thp())? } else { Vec::new() };
+            Ok(tap::verdict(&results, &known, rc))
+        }
+    }
+}
+
+/// What a boot needs.
+pub struct Built {
+    /// The kernel.
+    pub kernel: Kernel,
+    /// Our module, when built.
+    pub kmod: Option<PathBuf>,
+    /// The upstream C suite.
+    pub c_suite: PathBuf,
+    /// virtme-ng.
+    pub vng: PathBuf,
+}
+
+fn build(profile: Profile, need_kmod: bool) -> Result<Built> {
+    let root = cache::root();
+    std::fs::create_dir_all(&root)?;
+    let hlog = root.join("host.log");
+    host::ensure_packages(&hlog)?;
+    let vng = host::vng(&root, &hlog)?;
+    let ch = chroot::ensure(&root)?;
+    let kernel = kernel::ensure(&root, &ch, profile)?;
+    let kmod = if kmod::present() {
+        Some(kmod::build(&ch, &kernel)?)
+    } else if need_kmod {
+        bail!("kmod/ has no Kbuild: the Rust module does not exist yet");
+    } else {
+        None
+    };
+    let c_suite = selftest::build(&ch, &kernel)?;
+    Ok(Built { kernel, kmod, c_suite, vng })
+}
+
+fn boot(b: &Built, o: &VmOpts, cmd: Vec<String>, _stream: bool) -> Result<i32> {
+    let (rc, _) = boot_with_output(b, o, cmd)?;
+    Ok(rc)
+}
+
+/// Boot once; returns the exit code to report (the command's, or 1 on a kernel report, or
+/// 124 on a timeout, 125 when the guest gave none) and the path of the command's output.
+fn boot_with_output(b: &Built, o: &VmOpts, cmd: Vec<String>) -> Result<(i32, PathBuf)> {
+    let abi = o.abi()?;
+    let (ko, modargs) = match o.driver {
+        Driver::C => (Some(b.kernel.test_hmm_ko()), vm::SPM_ADDRS.to_string()),
+        Driver::Rust => (
+            b.kmod.clone(),
+            format!("{} abi={}", vm::SPM_ADDRS, if abi == Abi::Patched { "patched" } else { "mainline" }),
+        ),
+        Driver::None => (None, String::new()),
+    };
+    let root = cache::root();
+    let kvm = vm::accel(&b.vng, &b.kernel.src, &root)?;
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
+    let dir = cache::workspace().join("target/lab/runs").join(format!("{stamp}"));
+    eprintln!(
+        "==> boot 7.3.4 ({}, {}, driver {:?}, abi {:?}, thp {}), run dir {}",
+        b.kernel.profile.name(),
+        if kvm { "KVM" } else { "TCG" },
+        o.driver,
+        abi,
+        o.thp(),
+        dir.display()
+    );
+    let run = VmRun {
+        vng: &b.vng,
+        tree: &b.kernel.src,
+        kvm,
+        dir,
+        ko,
+        modargs,
+        thp: o.thp().into(),
+        hugepages: o.hugepages,
+        cmd,
+        timeout: Duration::from_secs(o.timeout),
+        stream: true,
+    };
+    let r = run.run()?;
+    eprintln!("    guest ran {:.1}s; console log: {}", r.elapsed.as_secs_f64(), r.console.display());
+    let reports = logscan::reports(&r.console);
+    let mut code = match (r.rc, r.timed_out) {
+        (_, true) => {
+            eprintln!("lab: the guest did not finish within {} s (killed)", o.timeout);
+            124
+        }
+        (Some(c), false) => c,
+        (None, false) => {
+            eprintln!("lab: the guest gave no exit code (crash or early exit); see the console log");
+            125
+        }
+    };
+    if !reports.is_empty() {
+        eprintln!("lab: kernel reports in the console log ({}):", r.console.display());
+        for (n, l) in reports.iter().take(20) {
+            eprintln!("    {n}: {l}");
+        }
+        if code == 0 {
+            code = 1;
+        }
+    }
+    Ok((code, r.output))
+}

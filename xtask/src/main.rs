@@ -1,0 +1,48 @@
+//! `cargo xtask`: the hmm-rs lab.
+//!
+//! One command builds a Rust-enabled Linux 7.3.4 (in a Debian trixie chroot), the C
+//! reference `test_hmm.ko`, the Rust module and the suite, boots the kernel under QEMU
+//! (virtme-ng; KVM when a boot probe shows it works, TCG otherwise) and runs the tests.
+//! See README.md, "The lab".
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+mod cache;
+mod chroot;
+mod host;
+mod kernel;
+mod kmod;
+mod lab;
+mod logscan;
+mod progress;
+mod selftest;
+mod suite;
+mod tap;
+mod vm;
+
+/// Developer tasks of the hmm-rs workspace.
+#[derive(Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Top,
+}
+
+#[derive(Subcommand)]
+enum Top {
+    /// The QEMU lab: kernel, drivers, suite.
+    Lab {
+        #[command(subcommand)]
+        cmd: lab::LabCmd,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Top::Lab { cmd } => {
+            let code = lab::run(cmd)?;
+            std::process::exit(code);
+        }
+    }
+}

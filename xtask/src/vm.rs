@@ -1,0 +1,191 @@
+//! Boot the lab kernel with virtme-ng and run a command in it.
+//!
+//! virtme-ng (PyPI) exports the host filesystem to the guest, so the checkout, the cache
+//! and /tmp are visible at the same paths; we add them read-write. KVM is used when a short
+//! boot probe succeeds (nested guests hang on these machines although /dev/kvm answers), TCG
+//! otherwise; the probe's answer is cached per host boot. Every boot has a timeout, and a
+//! guest that does not end in time is killed.
+use crate::cache;
+use crate::progress::Stage;
+use anyhow::{bail, Context, Result};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Guest RAM. The top 512 MiB above 4 GiB are reserved for the coherent devices.
+pub const MEMORY: &str = "6G";
+/// `memmap=` reservation: 512 MiB at 4 GiB, split into dev0 and dev1 (256 MiB each).
+pub const MEMMAP: &str = "memmap=512M$0x100000000";
+/// Physical addresses of the reserved ranges, as the drivers' `spm_addr_dev*` parameters.
+pub const SPM_ADDRS: &str = "spm_addr_dev0=0x100000000 spm_addr_dev1=0x110000000";
+
+/// Everything one VM run needs.
+pub struct VmRun<'a> {
+    /// vng executable.
+    pub vng: &'a Path,
+    /// Kernel tree (vng --run).
+    pub tree: &'a Path,
+    /// Use KVM.
+    pub kvm: bool,
+    /// Directory for params, output, rc and the console log.
+    pub dir: PathBuf,
+    /// Module to load (empty: none) and its parameters.
+    pub ko: Option<PathBuf>,
+    /// Module parameters.
+    pub modargs: String,
+    /// THP mode: madvise or always.
+    pub thp: String,
+    /// Huge pages to reserve.
+    pub hugepages: u32,
+    /// The command and its arguments.
+    pub cmd: Vec<String>,
+    /// Wall-clock limit for the whole boot.
+    pub timeout: Duration,
+    /// Print the command's output as it comes.
+    pub stream: bool,
+}
+
+/// The outcome of one VM run.
+pub struct VmResult {
+    /// The command's exit code, or None when the guest did not report one (crash, timeout).
+    pub rc: Option<i32>,
+    /// Whether the timeout killed the guest.
+    pub timed_out: bool,
+    /// The whole guest console.
+    pub console: PathBuf,
+    /// The command's output.
+    pub output: PathBuf,
+    /// Boot-to-exit wall time.
+    pub elapsed: Duration,
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+impl VmRun<'_> {
+    /// Boot, run, and collect.
+    pub fn run(&self) -> Result<VmResult> {
+        std::fs::create_dir_all(&self.dir)?;
+        let params = format!(
+            "DRIVER=x\nKO={}\nMODARGS={}\nTHP={}\nHUGEPAGES={}\nCWD={}\nCMD=({})\n",
+            shell_quote(&self.ko.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
+            shell_quote(&self.modargs),
+            shell_quote(&self.thp),
+            self.hugepages,
+            shell_quote(&std::env::current_dir()?.display().to_string()),
+            self.cmd.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" "),
+        );
+        std::fs::write(self.dir.join("params"), params)?;
+        for f in ["rc", "output"] {
+            let _ = std::fs::remove_file(self.dir.join(f));
+        }
+        let console = self.dir.join("console.log");
+        let out = std::fs::File::create(&console)?;
+        let guest = cache::xtask_dir().join("scripts/guest.sh");
+        let ws = cache::workspace();
+        let mut cmd = Command::new(self.vng);
+        cmd.arg("--run").arg(self.tree)
+            .args(["--memory", MEMORY, "--cpus", "2", "--verbose"])
+            .args(["--append", MEMMAP])
+            .arg("--rwdir").arg("/tmp")
+            .arg("--rwdir").arg(&ws)
+            .arg("--rwdir").arg(&self.dir)
+            .arg("--exec").arg(format!("bash {} {}", guest.display(), self.dir.display()));
+        if !self.kvm {
+            cmd.arg("--disable-kvm");
+        }
+        cmd.stdin(Stdio::null()).stdout(out.try_clone()?).stderr(out).process_group(0);
+        let start = Instant::now();
+        let mut child = cmd.spawn().context("spawn vng")?;
+        let output = self.dir.join("output");
+        let mut shown = 0u64;
+        let mut timed_out = false;
+        loop {
+            if self.stream {
+                shown = stream_new(&output, shown);
+            }
+            if child.try_wait()?.is_some() {
+                break;
+            }
+            if start.elapsed() > self.timeout {
+                timed_out = true;
+                // Kill the whole process group (vng, qemu).
+                let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status();
+                let _ = child.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        if self.stream {
+            stream_new(&output, shown);
+        }
+        let rc = std::fs::read_to_string(self.dir.join("rc")).ok().and_then(|s| s.trim().parse().ok());
+        Ok(VmResult { rc, timed_out, console, output, elapsed: start.elapsed() })
+    }
+}
+
+/// Print what was appended to `path` since `from`; returns the new offset.
+fn stream_new(path: &Path, from: u64) -> u64 {
+    let Ok(mut f) = std::fs::File::open(path) else { return from };
+    if f.seek(SeekFrom::Start(from)).is_err() {
+        return from;
+    }
+    let mut buf = Vec::new();
+    let n = f.read_to_end(&mut buf).unwrap_or(0) as u64;
+    let mut so = std::io::stdout().lock();
+    let _ = so.write_all(&buf);
+    let _ = so.flush();
+    from + n
+}
+
+/// Decide KVM or TCG: a short boot with KVM that must print a marker within the limit.
+/// Cached per host boot (`/proc/sys/kernel/random/boot_id`) and kernel tree.
+pub fn accel(vng: &Path, tree: &Path, root: &Path) -> Result<bool> {
+    if let Ok(v) = std::env::var("HMM_LAB_ACCEL") {
+        return match v.as_str() {
+            "kvm" => Ok(true),
+            "tcg" => Ok(false),
+            _ => bail!("HMM_LAB_ACCEL must be kvm or tcg, not {v:?}"),
+        };
+    }
+    if !Path::new("/dev/kvm").exists() {
+        return Ok(false);
+    }
+    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let key = cache::key([boot_id.trim().as_bytes(), tree.as_os_str().as_encoded_bytes()]);
+    let memo = root.join(format!("accel-{key}"));
+    if let Ok(s) = std::fs::read_to_string(&memo) {
+        return Ok(s.trim() == "kvm");
+    }
+    let stage = Stage::start("KVM probe: boot with KVM, 60 s limit");
+    let dir = root.join(format!("accel-{key}.probe"));
+    std::fs::create_dir_all(&dir)?;
+    let probe = VmRun {
+        vng,
+        tree,
+        kvm: true,
+        dir: dir.clone(),
+        ko: None,
+        modargs: String::new(),
+        thp: "madvise".into(),
+        hugepages: 0,
+        cmd: vec!["true".into()],
+        timeout: Duration::from_secs(60),
+        stream: false,
+    };
+    let r = probe.run()?;
+    let kvm = r.rc == Some(0);
+    eprintln!(
+        "    KVM {} ({:.1}s{}); using {}",
+        if kvm { "works" } else { "does not work" },
+        r.elapsed.as_secs_f64(),
+        if r.timed_out { ", timed out" } else { "" },
+        if kvm { "KVM" } else { "TCG" }
+    );
+    std::fs::write(&memo, if kvm { "kvm" } else { "tcg" })?;
+    stage.done();
+    Ok(kvm)
+}
