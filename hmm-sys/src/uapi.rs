@@ -51,7 +51,12 @@ pub const HMM_DMIRROR_IOC_MAGIC: u32 = b'H' as u32;
 
 /// `_IOWR('H', nr, struct hmm_dmirror_cmd)`.
 const fn iowr(nr: u32) -> u32 {
-    ioc(IOC_READ | IOC_WRITE, HMM_DMIRROR_IOC_MAGIC, nr, core::mem::size_of::<hmm_dmirror_cmd>())
+    ioc(
+        IOC_READ | IOC_WRITE,
+        HMM_DMIRROR_IOC_MAGIC,
+        nr,
+        core::mem::size_of::<hmm_dmirror_cmd>(),
+    )
 }
 
 /// Request numbers of the migrate-on-fault series (the project's default ABI).

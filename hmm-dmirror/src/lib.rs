@@ -1,0 +1,63 @@
+//! Safe userspace access to the Linux HMM test device (`/dev/hmm_dmirrorN`, `lib/test_hmm.c`,
+//! or the hmm-rs kernel module), built on `rustix`.
+//!
+//! - [`Device`]: an open device and the [`Abi`] (request numbering) it speaks; one method per
+//!   request (`commands.rs`): [`Device::read`], [`Device::write`], [`Device::migrate_to_dev`],
+//!   [`Device::migrate_on_fault_to_dev`], [`Device::migrate_to_sys`], [`Device::snapshot`],
+//!   [`Device::exclusive`], [`Device::check_exclusive`], [`Device::release`],
+//!   [`Device::set_flags`], [`Device::read_unlocked`], and the unsafe [`Device::raw`].
+//! - [`Mapping`]: owned mmap'd memory of every kind the selftests use, with mm operations and
+//!   volatile content access; [`PageRange`]: the pages a request targets.
+//! - [`Mirror`]: the host buffer a request copies to or from; [`Snapshot`]/[`PageState`]: a
+//!   decoded SNAPSHOT.
+//! - [`Error`]: typed argument errors (raised before any syscall) and syscall errors with
+//!   their errno and request name.
+//!
+//! ```no_run
+//! use hmm_dmirror::{Device, Mapping, Mirror};
+//! # fn main() -> hmm_dmirror::Result<()> {
+//! let dev = Device::open(0)?;
+//! let buf = Mapping::anon_private(16 * hmm_dmirror::page_size())?;
+//! buf.fill_i32(|i| i as i32);
+//! let mut mirror = Mirror::for_pages(buf.npages());
+//! let counts = dev.migrate_to_dev(buf.all(), &mut mirror)?;
+//! assert_eq!(counts.cpages, 16);
+//! # Ok(()) }
+//! ```
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+mod abi;
+mod commands;
+mod contents;
+mod device;
+mod error;
+pub mod hugepage;
+mod ioctl;
+mod mapping;
+mod mirror;
+mod options;
+mod range;
+mod request;
+mod snapshot;
+mod tempfile;
+
+pub use hmm_sys as sys;
+pub use rustix::io::Errno;
+
+pub use abi::Abi;
+pub use device::Device;
+pub use error::{errno_name, Error, Result};
+pub use hugepage::{default_huge_page_size, free_huge_pages, pmd_size};
+pub use mapping::Mapping;
+pub use mirror::Mirror;
+pub use options::{Advice, Prot, Sharing, Thp};
+pub use range::PageRange;
+pub use request::{Counts, Flags, Request};
+pub use snapshot::{DeviceMemory, Huge, InvalidPageState, Kind, PageState, Snapshot};
+pub use tempfile::TempFile;
+
+/// The base page size (`sysconf(_SC_PAGESIZE)`).
+pub fn page_size() -> usize {
+    rustix::param::page_size()
+}
