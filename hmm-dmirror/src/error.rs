@@ -17,7 +17,7 @@ pub type Result<T, E = Error> = core::result::Result<T, E>;
 pub enum Error {
     /// The device node does not exist (ENOENT, ENODEV or ENXIO on open).
     #[error(
-        "{}: {}: load test_hmm (or the hmm-rs kmod hmm_dmirror_rs) first",
+        "{}: {}: load test_hmm (or the hmm-rs kmod test_hmm_rs) first",
         path.display(), ErrnoFmt(*errno)
     )]
     NoDevice {

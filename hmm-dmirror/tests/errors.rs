@@ -23,7 +23,7 @@ fn missing_device_names_the_module_and_path() {
     assert_eq!(
         msg,
         "/dev/hmm_dmirror917: No such file or directory (ENOENT): \
-         load test_hmm (or the hmm-rs kmod hmm_dmirror_rs) first"
+         load test_hmm (or the hmm-rs kmod test_hmm_rs) first"
     );
 }
 

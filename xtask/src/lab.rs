@@ -152,8 +152,9 @@ pub fn run(cmd: LabCmd) -> Result<i32> {
                         "HMM_DMIRROR_ABI={}",
                         if abi == Abi::Patched { "patched" } else { "mainline" }
                     ));
+                    // In the lab a missing /dev/hmm_dmirror0/1 is a failure, as in C.
+                    cmd.push("HMM_TESTS_REQUIRE_DEVICE=1".into());
                     cmd.push(bin.display().to_string());
-                    cmd.push("--tap".into());
                 }
                 Suite::C => {
                     if abi == Abi::Patched {

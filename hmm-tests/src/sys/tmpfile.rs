@@ -1,0 +1,42 @@
+//! `hmm_create_file()`: an unnamed `O_TMPFILE` file in /tmp of a given size, as a raw fd
+//! (the tests mmap it and pread/pwrite it directly).
+
+use std::os::fd::RawFd;
+
+/// Creates a temporary file of `size` bytes that is deleted on close; -1 on failure.
+pub fn hmm_create_file(size: usize) -> RawFd {
+    // SAFETY: open(2) with a NUL-terminated path.
+    let fd = unsafe {
+        libc::open(
+            c"/tmp".as_ptr(),
+            libc::O_TMPFILE | libc::O_EXCL | libc::O_RDWR,
+            0o600,
+        )
+    };
+    if fd >= 0 {
+        let Ok(len) = libc::off_t::try_from(size) else {
+            // SAFETY: closing the fd opened above.
+            unsafe { libc::close(fd) };
+            return -1;
+        };
+        loop {
+            // SAFETY: ftruncate on the fd opened above.
+            let r = unsafe { libc::ftruncate(fd, len) };
+            if r == 0 {
+                return fd;
+            }
+            if crate::sys::errno() != libc::EINTR {
+                break;
+            }
+        }
+        // SAFETY: closing the fd opened above.
+        unsafe { libc::close(fd) };
+    }
+    -1
+}
+
+/// `close(fd)`.
+pub fn close(fd: RawFd) -> i32 {
+    // SAFETY: closing a descriptor the test owns.
+    unsafe { libc::close(fd) }
+}
