@@ -14,6 +14,7 @@ const HOST_TOOLS: &[(&str, &str)] = &[
     ("debootstrap", "debootstrap"),
     ("qemu-system-x86_64", "qemu-system-x86"),
     ("udevadm", "udev"),
+    ("depmod", "kmod"),
     ("busybox", "busybox"),
 ];
 

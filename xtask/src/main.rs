@@ -4,9 +4,9 @@
 //! reference `test_hmm.ko`, the Rust module and the suite, boots the kernel under QEMU
 //! (virtme-ng; KVM when a boot probe shows it works, TCG otherwise) and runs the tests.
 //! See README.md, "The lab".
-use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod cache;
 mod chroot;
 mod host;
@@ -37,12 +37,17 @@ enum Top {
     },
 }
 
-fn main() -> Result<()> {
+fn main() {
     let cli = Cli::parse();
-    match cli.cmd {
-        Top::Lab { cmd } => {
-            let code = lab::run(cmd)?;
-            std::process::exit(code);
+    let code = match cli.cmd {
+        Top::Lab { cmd } => lab::run(cmd),
+    };
+    match code {
+        Ok(c) => std::process::exit(c),
+        Err(e) => {
+            // The chain of contexts, without a backtrace (RUST_BACKTRACE may be set).
+            eprintln!("error: {e:#}");
+            std::process::exit(2);
         }
     }
 }

@@ -87,6 +87,12 @@ impl VmRun<'_> {
         let guest = cache::xtask_dir().join("scripts/guest.sh");
         let ws = cache::workspace();
         let mut cmd = Command::new(self.vng);
+        // vng starts virtme-run from PATH: put the virtualenv's bin first.
+        let bin = self.vng.parent().context("vng path")?;
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut dirs = vec![bin.to_path_buf()];
+        dirs.extend(std::env::split_paths(&path));
+        cmd.env("PATH", std::env::join_paths(dirs)?);
         cmd.arg("--run").arg(self.tree)
             .args(["--memory", MEMORY, "--cpus", "2", "--verbose"])
             .args(["--append", MEMMAP])
@@ -161,23 +167,34 @@ pub fn accel(vng: &Path, tree: &Path, root: &Path) -> Result<bool> {
         return Ok(s.trim() == "kvm");
     }
     let stage = Stage::start("KVM probe: boot with KVM, 60 s limit");
-    let dir = root.join(format!("accel-{key}.probe"));
-    std::fs::create_dir_all(&dir)?;
-    let probe = VmRun {
-        vng,
-        tree,
-        kvm: true,
-        dir: dir.clone(),
-        ko: None,
-        modargs: String::new(),
-        thp: "madvise".into(),
-        hugepages: 0,
-        cmd: vec!["true".into()],
-        timeout: Duration::from_secs(60),
-        stream: false,
+    let probe = |kvm: bool| -> Result<VmResult> {
+        VmRun {
+            vng,
+            tree,
+            kvm,
+            dir: root.join(format!("accel-{key}.probe-{}", if kvm { "kvm" } else { "tcg" })),
+            ko: None,
+            modargs: String::new(),
+            thp: "madvise".into(),
+            hugepages: 0,
+            cmd: vec!["true".into()],
+            timeout: Duration::from_secs(60),
+            stream: false,
+        }
+        .run()
     };
-    let r = probe.run()?;
+    let r = probe(true)?;
     let kvm = r.rc == Some(0);
+    if !kvm {
+        // Tell a KVM problem from a broken setup: TCG must boot, or nothing will.
+        let t = probe(false)?;
+        if t.rc != Some(0) {
+            bail!(
+                "the lab VM does not boot even under TCG; console: {}",
+                t.console.display()
+            );
+        }
+    }
     eprintln!(
         "    KVM {} ({:.1}s{}); using {}",
         if kvm { "works" } else { "does not work" },

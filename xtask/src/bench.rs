@@ -1,0 +1,202 @@
+//! `cargo xtask lab bench`: hmm-bench against the C driver and the Rust module in ONE boot.
+//!
+//! The guest boots with no driver; `scripts/bench-guest.sh` loads the C reference, runs
+//! `hmm-bench run`, unloads it, then does the same for the Rust module (when it built).
+//! Back on the host, `hmm-bench report` merges the CSVs into
+//! `target/lab/bench/<timestamp>/results.csv`, draws `plots/*.svg` and prints the Rust/C
+//! table, which is also kept as `table.txt`. A missing or unloadable Rust module is said
+//! clearly and leaves its ratios n/a; the C numbers stand on their own.
+use crate::kernel::{self, Profile};
+use crate::progress::{run_logged, Stage};
+use crate::vm::{self, VmRun};
+use crate::{cache, chroot, host, kmod, logscan};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// Options of `lab bench`.
+#[derive(Args, Clone)]
+pub struct BenchOpts {
+    /// Quick mode: sizes 4K,64K,1M,16M, 3 repetitions (default: 4K..256M, 5 repetitions).
+    #[arg(long)]
+    quick: bool,
+    /// Buffer sizes (overrides the mode's), e.g. 4K,1M,64M.
+    #[arg(long)]
+    sizes: Option<String>,
+    /// Timed repetitions (overrides the mode's).
+    #[arg(long)]
+    reps: Option<u32>,
+    /// Benchmark the C driver only, even when the Rust module builds.
+    #[arg(long)]
+    c_only: bool,
+    /// Kernel profile (fast: the debug profile's checks would dominate the numbers).
+    #[arg(long, value_enum, default_value = "fast")]
+    profile: Profile,
+    /// Limit for the whole boot, in seconds (default: 1800 quick, 3600 full).
+    #[arg(long)]
+    timeout: Option<u64>,
+}
+
+/// Build hmm-bench in release mode on the host (the guest sees the host's files).
+fn build_bench(log: &Path) -> Result<PathBuf> {
+    let ws = cache::workspace();
+    let stage = Stage::start("hmm-bench: cargo build --release");
+    let _ = std::fs::remove_file(log);
+    run_logged(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(&ws)
+            .args(["build", "--release", "--quiet", "-p", "hmm-bench", "--bin", "hmm-bench"]),
+        log,
+    )?;
+    let bin = ws.join("target/release/hmm-bench");
+    if !bin.exists() {
+        bail!("{} not built", bin.display());
+    }
+    stage.done();
+    Ok(bin)
+}
+
+fn timestamp() -> String {
+    Command::new("date")
+        .args(["-u", "+%Y%m%d-%H%M%S"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| format!("{}", std::process::id()))
+}
+
+/// Run `lab bench`; returns the exit code.
+pub fn run(o: BenchOpts) -> Result<i32> {
+    let root = cache::root();
+    std::fs::create_dir_all(&root)?;
+    let hlog = root.join("host.log");
+    host::ensure_packages(&hlog)?;
+    let vng = host::vng(&root, &hlog)?;
+    let ch = chroot::ensure(&root)?;
+    let kernel = kernel::ensure(&root, &ch, o.profile)?;
+    let c_ko = kernel.test_hmm_ko();
+    if !c_ko.exists() {
+        bail!("the C driver {} is missing: run `cargo xtask lab build`", c_ko.display());
+    }
+    // The Rust module is optional here: without it, the C driver is benchmarked alone.
+    let (rust_ko, rust_why) = if o.c_only {
+        (None, "not requested (--c-only)".to_string())
+    } else if !kmod::present() {
+        (None, "kmod/ has no Kbuild yet".to_string())
+    } else {
+        match kmod::build(&ch, &kernel) {
+            Ok(ko) => (Some(ko), String::new()),
+            Err(e) => (None, format!("build failed: {e:#}")),
+        }
+    };
+    match &rust_ko {
+        Some(k) => eprintln!("    Rust module: {}", k.display()),
+        None => eprintln!("==> Rust module NOT available ({rust_why}): benchmarking the C driver alone; Rust/C ratios will be n/a"),
+    }
+    let bin = build_bench(&root.join("bench-build.log"))?;
+    let kvm = vm::accel(&vng, &kernel.src, &root)?;
+    let accel = if kvm { "kvm" } else { "tcg" };
+
+    let dir = cache::workspace().join("target/lab/bench").join(timestamp());
+    std::fs::create_dir_all(&dir)?;
+    let mut cmd: Vec<String> = vec![
+        "bash".into(),
+        cache::xtask_dir().join("scripts/bench-guest.sh").display().to_string(),
+        dir.display().to_string(),
+        bin.display().to_string(),
+        c_ko.display().to_string(),
+        rust_ko.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+        accel.into(),
+    ];
+    if o.quick {
+        cmd.push("--quick".into());
+    }
+    if let Some(s) = &o.sizes {
+        cmd.extend(["--sizes".into(), s.clone()]);
+    }
+    if let Some(r) = o.reps {
+        cmd.extend(["--reps".into(), r.to_string()]);
+    }
+    let timeout = o.timeout.unwrap_or(if o.quick { 1800 } else { 3600 });
+    eprintln!(
+        "==> boot 7.3.4 ({}, {}, no driver; bench-guest.sh loads C then Rust), bench dir {}",
+        kernel.profile.name(),
+        accel.to_uppercase(),
+        dir.display()
+    );
+    let run = VmRun {
+        vng: &vng,
+        tree: &kernel.src,
+        kvm,
+        dir: dir.clone(),
+        ko: None,
+        modargs: String::new(),
+        thp: "madvise".into(),
+        hugepages: 0,
+        cmd,
+        timeout: Duration::from_secs(timeout),
+        stream: true,
+    };
+    let r = run.run()?;
+    eprintln!("    guest ran {:.1}s; console log: {}", r.elapsed.as_secs_f64(), r.console.display());
+    let mut code = match (r.rc, r.timed_out) {
+        (_, true) => {
+            eprintln!("lab bench: the guest did not finish within {timeout} s (killed); partial CSVs are reported");
+            124
+        }
+        (Some(c), false) => c,
+        (None, false) => {
+            eprintln!("lab bench: the guest gave no exit code (crash or early exit); see the console log");
+            125
+        }
+    };
+    let reports = logscan::reports(&r.console);
+    if !reports.is_empty() {
+        eprintln!("lab bench: kernel reports in the console log ({}):", r.console.display());
+        for (n, l) in reports.iter().take(20) {
+            eprintln!("    {n}: {l}");
+        }
+        if code == 0 {
+            code = 1;
+        }
+    }
+
+    let status = |d: &str| std::fs::read_to_string(dir.join(format!("{d}.status"))).unwrap_or_default().trim().replace('\n', "; ");
+    let inputs: Vec<PathBuf> = ["c", "rust"].iter().map(|d| dir.join(format!("{d}.csv"))).filter(|p| p.exists()).collect();
+    if inputs.is_empty() {
+        bail!("no results: neither driver produced a CSV (see {})", dir.join("output").display());
+    }
+    let out = Command::new(&bin)
+        .arg("report")
+        .args(inputs.iter().flat_map(|p| ["--csv".into(), p.clone().into_os_string()]))
+        .arg("--out-dir")
+        .arg(&dir)
+        .output()
+        .context("run hmm-bench report")?;
+    if !out.status.success() {
+        bail!("hmm-bench report failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut text = format!(
+        "hmm-bench, one boot of Linux 7.3.4 ({} profile), accel {}\nC driver: {} ({})\nRust module: {}\n\n",
+        kernel.profile.name(),
+        accel.to_uppercase(),
+        c_ko.display(),
+        status("c"),
+        match &rust_ko {
+            Some(k) => format!("{} ({})", k.display(), status("rust")),
+            None => format!("NOT available: {rust_why}"),
+        }
+    );
+    text.push_str(&String::from_utf8_lossy(&out.stdout));
+    std::fs::write(dir.join("table.txt"), &text)?;
+    println!("\n{text}");
+    println!("table: {}", dir.join("table.txt").display());
+    // target/lab/bench/latest → this run.
+    let latest = dir.with_file_name("latest");
+    let _ = std::fs::remove_file(&latest);
+    let _ = std::os::unix::fs::symlink(dir.file_name().unwrap_or_default(), &latest);
+    Ok(code)
+}
