@@ -1,7 +1,7 @@
 #!/bin/bash
 # Runs inside the lab VM (virtme-ng, host filesystem visible). Sets the guest up, loads the
 # chosen driver, runs the command, unloads the driver.
-# Usage: guest.sh RUNDIR   (RUNDIR/params is sourced: DRIVER KO MODARGS THP HUGEPAGES CMD)
+# Usage: guest.sh RUNDIR   (RUNDIR/params is sourced: KO MODARGS THP HUGEPAGES PRIVATE_TMP CWD CMD)
 # Writes RUNDIR/output (the command's output) and RUNDIR/rc (the command's exit code, or
 # the driver load/unload failure).
 set -u
@@ -13,6 +13,12 @@ out=$run/output
 say() { echo "[lab] $*" | tee -a "$out"; echo "[lab] $*" > /dev/kmsg; }
 
 mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug
+# The suites make O_TMPFILE files in /tmp, which the guest's 9p view of the host does not
+# support: with PRIVATE_TMP=1 (lab test) the guest gets its own tmpfs /tmp and /var/tmp.
+if [ "$PRIVATE_TMP" = 1 ]; then
+    mount -t tmpfs -o size=1G tmpfs /tmp
+    mount -t tmpfs -o size=1G tmpfs /var/tmp
+fi
 echo "$THP" > /sys/kernel/mm/transparent_hugepage/enabled
 echo "$HUGEPAGES" > /proc/sys/vm/nr_hugepages
 say "kernel $(uname -r), thp=$(cat /sys/kernel/mm/transparent_hugepage/enabled), hugepages=$(cat /proc/sys/vm/nr_hugepages)"

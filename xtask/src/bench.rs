@@ -139,6 +139,7 @@ pub fn run(o: BenchOpts) -> Result<i32> {
         cmd,
         timeout: Duration::from_secs(timeout),
         stream: true,
+        private_tmp: false,
     };
     let r = run.run()?;
     eprintln!("    guest ran {:.1}s; console log: {}", r.elapsed.as_secs_f64(), r.console.display());

@@ -139,8 +139,8 @@ pub fn run(cmd: LabCmd) -> Result<i32> {
         }
         LabCmd::Run { vm, cmd } => {
             let b = build(vm.profile, vm.driver == Driver::Rust)?;
-            let r = boot(&b, &vm, cmd, true)?;
-            Ok(r)
+            let (rc, _) = boot_with_output(&b, &vm, cmd, false)?;
+            Ok(rc)
         }
         LabCmd::Test { vm, suite, known_failures, args } => {
             let b = build(vm.profile, vm.driver == Driver::Rust)?;
@@ -166,7 +166,7 @@ pub fn run(cmd: LabCmd) -> Result<i32> {
                 }
             }
             cmd.extend(args);
-            let (rc, output) = boot_with_output(&b, &vm, cmd)?;
+            let (rc, output) = boot_with_output(&b, &vm, cmd, true)?;
             let results = tap::parse(&std::fs::read_to_string(&output).unwrap_or_default());
             let known = if known_failures { tap::known_failures(vm.driver, vm.thp())? } else { Vec::new() };
             Ok(tap::verdict(&results, &known, rc))
@@ -214,14 +214,14 @@ fn build(profile: Profile, need_kmod: bool) -> Result<Built> {
     Ok(Built { kernel, kmod, c_suite, vng })
 }
 
-fn boot(b: &Built, o: &VmOpts, cmd: Vec<String>, _stream: bool) -> Result<i32> {
-    let (rc, _) = boot_with_output(b, o, cmd)?;
-    Ok(rc)
-}
-
 /// Boot once; returns the exit code to report (the command's, or 1 on a kernel report, or
 /// 124 on a timeout, 125 when the guest gave none) and the path of the command's output.
-fn boot_with_output(b: &Built, o: &VmOpts, cmd: Vec<String>) -> Result<(i32, PathBuf)> {
+fn boot_with_output(
+    b: &Built,
+    o: &VmOpts,
+    cmd: Vec<String>,
+    private_tmp: bool,
+) -> Result<(i32, PathBuf)> {
     let abi = o.abi()?;
     let (ko, modargs) = match o.driver {
         Driver::C => (Some(b.kernel.test_hmm_ko()), vm::SPM_ADDRS.to_string()),
@@ -256,6 +256,7 @@ fn boot_with_output(b: &Built, o: &VmOpts, cmd: Vec<String>) -> Result<(i32, Pat
         cmd,
         timeout: Duration::from_secs(o.timeout),
         stream: true,
+        private_tmp,
     };
     let r = run.run()?;
     eprintln!("    guest ran {:.1}s; console log: {}", r.elapsed.as_secs_f64(), r.console.display());

@@ -45,6 +45,8 @@ pub struct VmRun<'a> {
     pub timeout: Duration,
     /// Print the command's output as it comes.
     pub stream: bool,
+    /// Give the guest its own tmpfs /tmp (the suites need O_TMPFILE, which 9p lacks).
+    pub private_tmp: bool,
 }
 
 /// The outcome of one VM run.
@@ -70,11 +72,12 @@ impl VmRun<'_> {
     pub fn run(&self) -> Result<VmResult> {
         std::fs::create_dir_all(&self.dir)?;
         let params = format!(
-            "DRIVER=x\nKO={}\nMODARGS={}\nTHP={}\nHUGEPAGES={}\nCWD={}\nCMD=({})\n",
+            "KO={}\nMODARGS={}\nTHP={}\nHUGEPAGES={}\nPRIVATE_TMP={}\nCWD={}\nCMD=({})\n",
             shell_quote(&self.ko.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
             shell_quote(&self.modargs),
             shell_quote(&self.thp),
             self.hugepages,
+            u8::from(self.private_tmp),
             shell_quote(&std::env::current_dir()?.display().to_string()),
             self.cmd.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" "),
         );
@@ -180,6 +183,7 @@ pub fn accel(vng: &Path, tree: &Path, root: &Path) -> Result<bool> {
             cmd: vec!["true".into()],
             timeout: Duration::from_secs(60),
             stream: false,
+            private_tmp: false,
         }
         .run()
     };
