@@ -70,6 +70,8 @@ pub enum Suite {
     Rust,
     /// The upstream C hmm-tests built from the lab kernel tree.
     C,
+    /// hmm-dmirror's device tests (`cargo test -p hmm-dmirror -- --ignored`).
+    Lib,
 }
 
 /// THP mode in the guest.
@@ -163,6 +165,22 @@ pub fn run(cmd: LabCmd) -> Result<i32> {
                         bail!("the upstream C suite speaks the mainline ABI only: use --abi mainline");
                     }
                     cmd.push(b.c_suite.display().to_string());
+                }
+                Suite::Lib => {
+                    let exes = suite::build_lib_tests(&cache::root().join("suite.log"))?;
+                    let abi = if abi == Abi::Patched { "patched" } else { "mainline" };
+                    let extra: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+                    let runs: Vec<String> = exes
+                        .iter()
+                        .map(|e| format!("{} --ignored --test-threads=1 {} || rc=1", e.display(), extra.join(" ")))
+                        .collect();
+                    cmd = vec![
+                        "sh".into(),
+                        "-c".into(),
+                        format!("export HMM_DMIRROR_ABI={abi}; rc=0; {}; exit $rc", runs.join("; ")),
+                    ];
+                    let (rc, _) = boot_with_output(&b, &vm, cmd, true)?;
+                    return Ok(rc);
                 }
             }
             cmd.extend(args);

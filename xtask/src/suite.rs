@@ -27,3 +27,32 @@ pub fn build(log: &Path) -> Result<PathBuf> {
     stage.done();
     Ok(bin)
 }
+
+/// Build hmm-dmirror's test executables (their device tests are `#[ignore]`d on a host
+/// without the device); returns the executables.
+pub fn build_lib_tests(log: &Path) -> Result<Vec<PathBuf>> {
+    let ws = cache::workspace();
+    let stage = Stage::start("hmm-dmirror tests: cargo test --no-run");
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(&ws)
+        .args(["test", "--quiet", "-p", "hmm-dmirror", "--tests", "--no-run", "--message-format=json"])
+        .stderr(std::fs::File::create(log)?)
+        .output()?;
+    if !out.status.success() {
+        bail!("cargo test --no-run failed; log: {}", log.display());
+    }
+    // One JSON object per line; test artefacts carry "executable":"…".
+    let text = String::from_utf8_lossy(&out.stdout);
+    let exes: Vec<PathBuf> = text
+        .lines()
+        .filter(|l| l.contains("\"test\":true"))
+        .filter_map(|l| l.split("\"executable\":\"").nth(1))
+        .filter_map(|r| r.split('"').next())
+        .map(PathBuf::from)
+        .collect();
+    if exes.is_empty() {
+        bail!("no hmm-dmirror test executables found");
+    }
+    stage.done();
+    Ok(exes)
+}
