@@ -39,6 +39,15 @@ pub enum LabCmd {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// Run the upstream C hmm-tests and the Rust port against the C driver in one boot and
+    /// print their results side by side; exits 1 when a case differs.
+    Compare {
+        #[command(flatten)]
+        vm: VmOpts,
+        /// Arguments for both suites (after `--`).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
     /// Benchmark the C driver and the Rust module in one boot (hmm-bench): CSV, plots, Rust/C table.
     Bench(crate::bench::BenchOpts),
 }
@@ -190,6 +199,19 @@ pub fn run(cmd: LabCmd) -> Result<i32> {
             Ok(tap::verdict(&results, &known, rc))
         }
         LabCmd::Bench(o) => crate::bench::run(o),
+        LabCmd::Compare { vm, args } => {
+            if vm.driver != Driver::C {
+                bail!("compare runs both suites against the C driver (--driver c)");
+            }
+            let b = build(vm.profile, false)?;
+            let bin = suite::build(&cache::root().join("suite.log"))?;
+            let dir = crate::compare::dir()?;
+            let cmd = crate::compare::command(&b.c_suite, &bin, &dir, &args);
+            let (rc, _) = boot_with_output(&b, &vm, cmd, true)?;
+            let code = crate::compare::report(&dir);
+            // A kernel report or a crash is a failure whatever the suites said.
+            Ok(if rc != 0 { rc } else { code })
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod cache;
 mod chroot;
+mod compare;
 mod host;
 mod kernel;
 mod kmod;
