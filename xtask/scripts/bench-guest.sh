@@ -2,13 +2,17 @@
 # Runs inside the lab VM, booted with no driver by `cargo xtask lab bench` (as guest.sh's
 # command): for each driver in turn, the C reference then the Rust module, load it, run
 # hmm-bench on its devices, unload it. Both runs share the boot, the memory and the clock.
-# Usage: bench-guest.sh OUTDIR HMM_BENCH C_KO RUST_KO ACCEL [hmm-bench run options...]
+# Usage: bench-guest.sh OUTDIR HMM_BENCH C_KO RUST_KO ACCEL BUDGET [hmm-bench run options...]
 #   RUST_KO empty: the Rust module is not available (the host says why); only C runs.
-# Writes OUTDIR/c.csv, OUTDIR/rust.csv and OUTDIR/{c,rust}.status (ok, or what failed).
+#   BUDGET: seconds one driver's hmm-bench may take; past it the run is declared hung: the
+#   kernel stacks of its threads are printed, it is killed, and when it cannot be killed
+#   (stuck in the kernel, so the driver cannot be unloaded either) the boot ends there.
+# Writes OUTDIR/c.csv, OUTDIR/rust.csv (rewritten after every configuration, so a hung or
+# killed run keeps what it measured) and OUTDIR/{c,rust}.status (ok, or what failed).
 # Exit code: 0 when every driver that was given loaded, ran and unloaded; 3 otherwise.
 set -u
-out=$1 bench=$2 c_ko=$3 rust_ko=$4 accel=$5
-shift 5
+out=$1 bench=$2 c_ko=$3 rust_ko=$4 accel=$5 budget=$6
+shift 6
 spm="spm_addr_dev0=0x100000000 spm_addr_dev1=0x110000000"
 rc=0
 say() { echo "[bench] $*"; echo "[bench] $*" > /dev/kmsg; }
@@ -31,12 +35,28 @@ one() {
         return
     fi
     say "$label: devices $(ls /dev/hmm_dmirror* 2>/dev/null | tr '\n' ' ')"
-    local t0 brc
+    local t0 brc pid
     t0=$(date +%s)
-    "$bench" run --driver-label "$label" --abi "$abi" --accel "$accel" --out "$out/$label.csv" "${extra[@]}"
+    "$bench" run --driver-label "$label" --abi "$abi" --accel "$accel" --out "$out/$label.csv" "${extra[@]}" &
+    pid=$!
+    while kill -0 "$pid" 2>/dev/null && [ "$(state "$pid")" != Z ]; do
+        if [ $(( $(date +%s) - t0 )) -ge "$budget" ]; then
+            hung "$label" "$pid" || exit 3
+            break
+        fi
+        sleep 1
+    done
+    wait "$pid"
     brc=$?
     say "$label: hmm-bench exit code $brc after $(( $(date +%s) - t0 ))s"
-    if [ "$brc" = 0 ]; then echo ok > "$out/$label.status"; else echo "hmm-bench exit code $brc" > "$out/$label.status"; rc=3; fi
+    if [ -e "$out/$label.status" ]; then
+        rc=3
+    elif [ "$brc" = 0 ]; then
+        echo ok > "$out/$label.status"
+    else
+        echo "hmm-bench exit code $brc" > "$out/$label.status"
+        rc=3
+    fi
     if ! rmmod "$name"; then
         say "$label: driver unload failed"
         echo "unload failed" >> "$out/$label.status"
@@ -44,11 +64,37 @@ one() {
     fi
 }
 
+state() { awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
+
+# LABEL PID: the run exceeded its budget. Show where it is in the kernel, kill it.
+# Returns 1 when it cannot be killed.
+hung() {
+    local label=$1 pid=$2 t
+    say "$label: hmm-bench still running after ${budget}s: declared hung; kernel stacks of its threads:"
+    for t in /proc/"$pid"/task/*; do
+        echo "--- thread ${t##*/} ($(cat "$t/comm" 2>/dev/null)), state $(awk '/^State:/ {print $2, $3}' "$t/status" 2>/dev/null)"
+        # syscall: number and arguments (an ioctl shows its request code); wchan: where it sleeps.
+        echo "    syscall: $(cat "$t/syscall" 2>/dev/null || echo n/a), wchan: $(cat "$t/wchan" 2>/dev/null || echo n/a)"
+        cat "$t/stack" 2>/dev/null
+    done
+    [ -w /proc/sysrq-trigger ] && echo w > /proc/sysrq-trigger   # blocked tasks, to the console log
+    kill -KILL "$pid" 2>/dev/null
+    sleep 3
+    if kill -0 "$pid" 2>/dev/null && [ "$(state "$pid")" != Z ]; then
+        say "$label: hmm-bench cannot be killed (state $(state "$pid"), stuck in the kernel): the driver cannot be unloaded; ending the boot here"
+        echo "hung after ${budget}s, unkillable: boot ended" > "$out/$label.status"
+        return 1
+    fi
+    echo "hung after ${budget}s, killed" > "$out/$label.status"
+}
+
 extra=("$@")
 rm -f "$out"/c.csv "$out"/rust.csv "$out"/c.status "$out"/rust.status
 say "kernel $(uname -r), accel $accel, thp=$(cat /sys/kernel/mm/transparent_hugepage/enabled), $(nproc) CPUs, $(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo)"
+# shellcheck disable=SC2086 # $spm is two parameters
 one c "$c_ko" mainline $spm
 if [ -n "$rust_ko" ]; then
+    # shellcheck disable=SC2086
     one rust "$rust_ko" patched $spm abi=patched
 else
     say "rust: no module given, skipped"

@@ -34,7 +34,11 @@ pub struct BenchOpts {
     /// Kernel profile (fast: the debug profile's checks would dominate the numbers).
     #[arg(long, value_enum, default_value = "fast")]
     profile: Profile,
-    /// Limit for the whole boot, in seconds (default: 1800 quick, 3600 full).
+    /// Seconds one driver's run may take before it is declared hung, its kernel stacks
+    /// shown and it is killed (default: 240 quick, 1500 full).
+    #[arg(long)]
+    driver_timeout: Option<u64>,
+    /// Limit for the whole boot, in seconds (default: 2 driver timeouts + 10 minutes).
     #[arg(long)]
     timeout: Option<u64>,
 }
@@ -47,7 +51,15 @@ fn build_bench(log: &Path) -> Result<PathBuf> {
     run_logged(
         Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .current_dir(&ws)
-            .args(["build", "--release", "--quiet", "-p", "hmm-bench", "--bin", "hmm-bench"]),
+            .args([
+                "build",
+                "--release",
+                "--quiet",
+                "-p",
+                "hmm-bench",
+                "--bin",
+                "hmm-bench",
+            ]),
         log,
     )?;
     let bin = ws.join("target/release/hmm-bench");
@@ -79,7 +91,10 @@ pub fn run(o: BenchOpts) -> Result<i32> {
     let kernel = kernel::ensure(&root, &ch, o.profile)?;
     let c_ko = kernel.test_hmm_ko();
     if !c_ko.exists() {
-        bail!("the C driver {} is missing: run `cargo xtask lab build`", c_ko.display());
+        bail!(
+            "the C driver {} is missing: run `cargo xtask lab build`",
+            c_ko.display()
+        );
     }
     // The Rust module is optional here: without it, the C driver is benchmarked alone.
     let (rust_ko, rust_why) = if o.c_only {
@@ -100,17 +115,27 @@ pub fn run(o: BenchOpts) -> Result<i32> {
     let kvm = vm::accel(&vng, &kernel.src, &root)?;
     let accel = if kvm { "kvm" } else { "tcg" };
 
-    let dir = cache::workspace().join("target/lab/bench").join(timestamp());
+    let dir = cache::workspace()
+        .join("target/lab/bench")
+        .join(timestamp());
     std::fs::create_dir_all(&dir)?;
     let mut cmd: Vec<String> = vec![
         "bash".into(),
-        cache::xtask_dir().join("scripts/bench-guest.sh").display().to_string(),
+        cache::xtask_dir()
+            .join("scripts/bench-guest.sh")
+            .display()
+            .to_string(),
         dir.display().to_string(),
         bin.display().to_string(),
         c_ko.display().to_string(),
-        rust_ko.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+        rust_ko
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
         accel.into(),
     ];
+    let budget = o.driver_timeout.unwrap_or(if o.quick { 240 } else { 1500 });
+    cmd.push(budget.to_string());
     if o.quick {
         cmd.push("--quick".into());
     }
@@ -120,7 +145,7 @@ pub fn run(o: BenchOpts) -> Result<i32> {
     if let Some(r) = o.reps {
         cmd.extend(["--reps".into(), r.to_string()]);
     }
-    let timeout = o.timeout.unwrap_or(if o.quick { 1800 } else { 3600 });
+    let timeout = o.timeout.unwrap_or(2 * budget + 600);
     eprintln!(
         "==> boot 7.3.4 ({}, {}, no driver; bench-guest.sh loads C then Rust), bench dir {}",
         kernel.profile.name(),
@@ -142,7 +167,11 @@ pub fn run(o: BenchOpts) -> Result<i32> {
         private_tmp: false,
     };
     let r = run.run()?;
-    eprintln!("    guest ran {:.1}s; console log: {}", r.elapsed.as_secs_f64(), r.console.display());
+    eprintln!(
+        "    guest ran {:.1}s; console log: {}",
+        r.elapsed.as_secs_f64(),
+        r.console.display()
+    );
     let mut code = match (r.rc, r.timed_out) {
         (_, true) => {
             eprintln!("lab bench: the guest did not finish within {timeout} s (killed); partial CSVs are reported");
@@ -150,13 +179,18 @@ pub fn run(o: BenchOpts) -> Result<i32> {
         }
         (Some(c), false) => c,
         (None, false) => {
-            eprintln!("lab bench: the guest gave no exit code (crash or early exit); see the console log");
+            eprintln!(
+                "lab bench: the guest gave no exit code (crash or early exit); see the console log"
+            );
             125
         }
     };
     let reports = logscan::reports(&r.console);
     if !reports.is_empty() {
-        eprintln!("lab bench: kernel reports in the console log ({}):", r.console.display());
+        eprintln!(
+            "lab bench: kernel reports in the console log ({}):",
+            r.console.display()
+        );
         for (n, l) in reports.iter().take(20) {
             eprintln!("    {n}: {l}");
         }
@@ -165,20 +199,39 @@ pub fn run(o: BenchOpts) -> Result<i32> {
         }
     }
 
-    let status = |d: &str| std::fs::read_to_string(dir.join(format!("{d}.status"))).unwrap_or_default().trim().replace('\n', "; ");
-    let inputs: Vec<PathBuf> = ["c", "rust"].iter().map(|d| dir.join(format!("{d}.csv"))).filter(|p| p.exists()).collect();
+    let status = |d: &str| {
+        std::fs::read_to_string(dir.join(format!("{d}.status")))
+            .unwrap_or_default()
+            .trim()
+            .replace('\n', "; ")
+    };
+    let inputs: Vec<PathBuf> = ["c", "rust"]
+        .iter()
+        .map(|d| dir.join(format!("{d}.csv")))
+        .filter(|p| p.exists())
+        .collect();
     if inputs.is_empty() {
-        bail!("no results: neither driver produced a CSV (see {})", dir.join("output").display());
+        bail!(
+            "no results: neither driver produced a CSV (see {})",
+            dir.join("output").display()
+        );
     }
     let out = Command::new(&bin)
         .arg("report")
-        .args(inputs.iter().flat_map(|p| ["--csv".into(), p.clone().into_os_string()]))
+        .args(
+            inputs
+                .iter()
+                .flat_map(|p| ["--csv".into(), p.clone().into_os_string()]),
+        )
         .arg("--out-dir")
         .arg(&dir)
         .output()
         .context("run hmm-bench report")?;
     if !out.status.success() {
-        bail!("hmm-bench report failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "hmm-bench report failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let mut text = format!(
         "hmm-bench, one boot of Linux 7.3.4 ({} profile), accel {}\nC driver: {} ({})\nRust module: {}\n\n",
