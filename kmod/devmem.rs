@@ -1,0 +1,361 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Device memory of one `/dev/hmm_dmirrorN`: 256 MiB chunks mapped with
+//! `memremap_pages()`, the free page lists, allocation, and eviction
+//! (C: `dmirror_allocate_chunk`, `dmirror_devmem_alloc_page`, `dmirror_devmem_free`,
+//! `dmirror_device_evict_chunk`, `dmirror_device_remove_chunks`).
+//!
+//! Lock order: see `hmm/mod.rs` (`chunks` mutex, then `free` spinlock, then `mirrors`).
+
+use crate::dmirror::Dmirror;
+use crate::hmm::migrate_vma::{DeviceMigration, NewPage};
+use crate::hmm::page::{BackingStore, PageRef, SysPage, PAGE_SHIFT, PMD_ORDER};
+use crate::hmm::pagemap::{CpuFault, DevPagemap, FreeLists, FreedFolio, MemoryKind, PagemapOps};
+use crate::hmm::Owner;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use kernel::{
+    new_mutex, new_spinlock,
+    prelude::*,
+    sync::{Arc, Mutex, SpinLock},
+};
+
+/// `DEVMEM_CHUNK_SIZE`.
+pub(crate) const CHUNK_SIZE: usize = 256 * 1024 * 1024;
+
+/// The memory type of a device (C: `zone_device_type`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum ZoneType {
+    /// `HMM_DMIRROR_MEMORY_DEVICE_PRIVATE`.
+    Private,
+    /// `HMM_DMIRROR_MEMORY_DEVICE_COHERENT`, at this physical address.
+    Coherent(u64),
+}
+
+/// A chunk: the pagemap plus the per-page side tables.
+pub(crate) type Chunk = DevPagemap<ChunkData>;
+
+/// Per-chunk driver data (C: `struct dmirror_chunk` minus the pagemap).
+pub(crate) struct ChunkData {
+    dev: Arc<DeviceMem>,
+    /// Set while the chunk is being removed: freed pages are not recycled (C: `remove`).
+    remove: AtomicBool,
+    /// Backing system pages of DEVICE_PRIVATE pages (C: `zone_device_data`).
+    backing: Option<BackingStore>,
+    /// Cookie of the open file that allocated each page (C: `rpage->zone_device_data`),
+    /// 0 if none. Used only to look the file up in [`DeviceMem::mirror_by_token`].
+    owners: KVVec<AtomicUsize>,
+}
+
+impl ChunkData {
+    /// The device.
+    pub(crate) fn dev(&self) -> &Arc<DeviceMem> {
+        &self.dev
+    }
+
+    /// The open file that allocated the page at index `idx`, if it is still open.
+    pub(crate) fn owner_of(&self, idx: usize) -> Option<Arc<Dmirror>> {
+        self.dev
+            .mirror_by_token(self.owners[idx].load(Ordering::Relaxed))
+    }
+}
+
+/// The memory the CPU and the device access for a device page: the backing system page of
+/// a DEVICE_PRIVATE page, the page itself for DEVICE_COHERENT (C: `BACKING_PAGE()`).
+pub(crate) fn backing_page<'a>(chunk: &Chunk, dpage: &PageRef<'a>) -> Option<PageRef<'a>> {
+    let idx = dpage.pfn().checked_sub(chunk.first_pfn())?;
+    match &chunk.data().backing {
+        Some(b) if idx < chunk.npages() => b.get(idx, dpage),
+        Some(_) => None,
+        None => Some(*dpage),
+    }
+}
+
+impl PagemapOps for ChunkData {
+    fn folio_free(chunk: &Chunk, folio: FreedFolio) {
+        let data = chunk.data();
+        let first = folio.pfn() - chunk.first_pfn();
+        let n = 1usize << folio.order();
+        for idx in first..first + n {
+            if let Some(b) = &data.backing {
+                drop(b.take(idx));
+            }
+            data.owners[idx].store(0, Ordering::Relaxed);
+        }
+        // Return the pages to the allocator unless the chunk is going away.
+        let mut free = data.dev.free.lock();
+        if !data.remove.load(Ordering::Acquire) {
+            data.dev.cfree.fetch_add(n, Ordering::Relaxed);
+            folio.release(&mut free);
+        }
+    }
+
+    fn migrate_to_ram(chunk: &Chunk, fault: &CpuFault<'_>) -> u32 {
+        crate::fault::migrate_to_ram(chunk, fault)
+    }
+}
+
+/// A device page just allocated: locked, one reference, backed, owned by an open file.
+pub(crate) struct DevPage {
+    /// The device page (head of an order-0 or PMD-order folio).
+    pub(crate) page: NewPage,
+    /// Its order.
+    pub(crate) order: u32,
+}
+
+/// The memory of one device (C: the memory half of `struct dmirror_device`).
+#[pin_data]
+pub(crate) struct DeviceMem {
+    /// Device number: `/dev/hmm_dmirror<id>`.
+    pub(crate) id: usize,
+    /// Memory type.
+    pub(crate) zone: ZoneType,
+    /// The chunks (C: `devmem_chunks`, under `devmem_lock`).
+    #[pin]
+    chunks: Mutex<KVec<Pin<KBox<Chunk>>>>,
+    /// Free pages (C: `free_pages`, `free_folios`, under `lock`).
+    #[pin]
+    free: SpinLock<FreeLists>,
+    /// Open files, so that a device page can name the file that owns it without keeping
+    /// it alive.
+    #[pin]
+    mirrors: SpinLock<KVec<Arc<Dmirror>>>,
+    /// Pages allocated (C: `calloc`).
+    calloc: AtomicUsize,
+    /// Pages freed (C: `cfree`).
+    cfree: AtomicUsize,
+}
+
+impl DeviceMem {
+    /// Device state with no chunk yet.
+    pub(crate) fn new(id: usize, zone: ZoneType) -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(DeviceMem {
+                id,
+                zone,
+                chunks <- new_mutex!(KVec::new()),
+                free <- new_spinlock!(FreeLists::new()),
+                mirrors <- new_spinlock!(KVec::new()),
+                calloc: AtomicUsize::new(0),
+                cfree: AtomicUsize::new(0),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// The owner cookie of the device (`pgmap->owner`, `dev_private_owner`, ...).
+    pub(crate) fn owner(&self) -> Owner {
+        Owner::of(self)
+    }
+
+    /// Whether the device memory is DEVICE_PRIVATE.
+    pub(crate) fn is_private(&self) -> bool {
+        self.zone == ZoneType::Private
+    }
+
+    /// Registers an open file.
+    pub(crate) fn add_mirror(&self, d: Arc<Dmirror>) -> Result {
+        // A handful of entries: growing the vector under the spinlock is cheap.
+        self.mirrors.lock().push(d, GFP_ATOMIC)?;
+        Ok(())
+    }
+
+    /// Unregisters an open file.
+    pub(crate) fn remove_mirror(&self, d: &Arc<Dmirror>) {
+        let removed = {
+            let mut m = self.mirrors.lock();
+            m.iter()
+                .position(|x| Arc::ptr_eq(x, d))
+                .and_then(|i| m.remove(i).ok())
+        };
+        // Drop the reference outside the spinlock (dropping the last one sleeps).
+        drop(removed);
+    }
+
+    /// The open file with cookie `token` (see [`Dmirror::token`]), if still open.
+    pub(crate) fn mirror_by_token(&self, token: usize) -> Option<Arc<Dmirror>> {
+        if token == 0 {
+            return None;
+        }
+        let m = self.mirrors.lock();
+        m.iter().find(|x| x.token() == token).cloned()
+    }
+
+    /// Maps a new chunk and adds its pages to the free lists (C: `dmirror_allocate_chunk`
+    /// without the allocation at its end).
+    fn add_chunk(self: &Arc<Self>, chunks: &mut KVec<Pin<KBox<Chunk>>>, large: bool) -> Result {
+        let npages = CHUNK_SIZE >> PAGE_SHIFT;
+        // A coherent device has exactly its one SPM range.
+        if !self.is_private() && !chunks.is_empty() {
+            return Err(ENOMEM);
+        }
+        let kind = match self.zone {
+            ZoneType::Private => MemoryKind::Private,
+            ZoneType::Coherent(addr) => MemoryKind::Coherent(addr),
+        };
+        let mut owners = KVVec::with_capacity(npages, GFP_KERNEL)?;
+        for _ in 0..npages {
+            owners.push(AtomicUsize::new(0), GFP_KERNEL)?;
+        }
+        let data = ChunkData {
+            dev: self.clone(),
+            remove: AtomicBool::new(false),
+            backing: if self.is_private() {
+                Some(BackingStore::new(npages)?)
+            } else {
+                None
+            },
+            owners,
+        };
+        chunks.reserve(1, GFP_KERNEL)?;
+        // Room in the free lists for every page of every chunk, so that `folio_free` never
+        // allocates.
+        {
+            let mut bigger = FreeLists::with_capacity((chunks.len() + 1) * npages)?;
+            let old = {
+                let mut free = self.free.lock();
+                free.move_into(&mut bigger);
+                core::mem::replace(&mut *free, bigger)
+            };
+            // The old, now empty, lists are freed outside the spinlock.
+            drop(old);
+        }
+        let chunk = Chunk::new(data, kind, CHUNK_SIZE, self.owner())?;
+        pr_info!(
+            "added new {} MB chunk (total {} chunks, {} MB) PFNs [{:#x} {:#x})\n",
+            CHUNK_SIZE >> 20,
+            chunks.len() + 1,
+            (chunks.len() + 1) * (CHUNK_SIZE >> 20),
+            chunk.first_pfn(),
+            chunk.first_pfn() + chunk.npages()
+        );
+        // C: a chunk mapped for a large allocation is made of PMD-sized runs, any other of
+        // single pages. A coherent device has just one chunk: half of each.
+        let small = match (self.zone, large) {
+            (ZoneType::Coherent(_), _) => npages / 2,
+            (ZoneType::Private, true) => 0,
+            (ZoneType::Private, false) => npages,
+        };
+        {
+            let mut free = self.free.lock();
+            chunk.populate(&mut free, small);
+        }
+        chunks.push(chunk, GFP_KERNEL)?;
+        Ok(())
+    }
+
+    /// Maps the first chunk (C: `dmirror_device_init` builds the free list at load).
+    ///
+    /// A DEVICE_PRIVATE device starts with single pages and maps a chunk of PMD-sized runs
+    /// on the first large allocation, as the C driver does. A DEVICE_COHERENT device has
+    /// only its one SPM range, so it gets half single pages and half PMD-sized runs (the C
+    /// driver cannot allocate a THP on a coherent device at all); single pages are split
+    /// off runs when none is left.
+    pub(crate) fn init_memory(self: &Arc<Self>) -> Result {
+        let mut chunks = self.chunks.lock();
+        self.add_chunk(&mut chunks, false)
+    }
+
+    /// Allocates a device page (order 0) or a PMD-sized device folio for the open file with
+    /// cookie `token` (C: `dmirror_devmem_alloc_page`).
+    pub(crate) fn alloc_page(self: &Arc<Self>, token: usize, large: bool) -> Result<DevPage> {
+        let order = if large { PMD_ORDER } else { 0 };
+        let n = 1usize << order;
+        // A fake DEVICE_PRIVATE device keeps its data in system memory.
+        let mut backing = KVec::new();
+        if self.is_private() {
+            backing.reserve(n, GFP_KERNEL)?;
+            for _ in 0..n {
+                backing.push(SysPage::alloc_backing()?, GFP_KERNEL)?;
+            }
+        }
+        let mut chunks = self.chunks.lock();
+        let mut tok = self.free.lock().pop(large);
+        if tok.is_none() {
+            self.add_chunk(&mut chunks, large)?;
+            tok = self.free.lock().pop(large);
+        }
+        let tok = tok.ok_or(ENOMEM)?;
+        let pfn = tok.pfn();
+        let chunk = chunks.iter().find(|c| c.contains(pfn)).ok_or(EINVAL)?;
+        let page = chunk.alloc_folio(tok, order)?;
+        let idx = pfn - chunk.first_pfn();
+        let data = chunk.data();
+        if let Some(store) = &data.backing {
+            for (i, b) in backing.into_iter().enumerate() {
+                store.install(idx + i, b);
+            }
+        }
+        for i in 0..n {
+            data.owners[idx + i].store(token, Ordering::Relaxed);
+        }
+        self.calloc.fetch_add(n, Ordering::Relaxed);
+        Ok(DevPage { page, order })
+    }
+
+    /// The chunk a page of this device belongs to.
+    pub(crate) fn chunk_of<'a>(&self, page: &PageRef<'a>) -> Option<&'a Chunk> {
+        Chunk::of_page(page, self.owner())
+    }
+
+    /// Migrates every page of every chunk back to system memory (C: the loop of
+    /// `dmirror_fops_release` over `dmirror_device_evict_chunk`).
+    pub(crate) fn evict_all(&self) {
+        let chunks = self.chunks.lock();
+        for c in chunks.iter() {
+            evict_chunk(c);
+        }
+    }
+
+    /// Evicts and unmaps all chunks (C: `dmirror_device_remove_chunks`): RELEASE, and
+    /// module unload.
+    pub(crate) fn remove_chunks(&self) {
+        let mut chunks = self.chunks.lock();
+        while let Some(c) = chunks.pop() {
+            {
+                let mut free = self.free.lock();
+                c.data().remove.store(true, Ordering::Release);
+                free.remove_range(c.first_pfn(), c.npages());
+            }
+            evict_chunk(&c);
+            // Dropping the chunk unmaps it (waiting for its last pages to be freed) and
+            // releases its physical range.
+            drop(c);
+        }
+        self.free.lock().clear();
+    }
+}
+
+/// Copies every device page of `chunk` that is in use back to system memory and remaps it
+/// there (C: `dmirror_device_evict_chunk`).
+fn evict_chunk(chunk: &Chunk) {
+    let Ok(mut m) = DeviceMigration::range(chunk, chunk.first_pfn(), chunk.npages()) else {
+        pr_err!("cannot evict a chunk: out of memory\n");
+        return;
+    };
+    let (src, mut dst) = m.split();
+    for i in 0..src.len() {
+        let e = src.get(i);
+        if !e.migrate() {
+            continue;
+        }
+        let Some(spage) = src.page(i) else {
+            continue;
+        };
+        let order = if e.compound() { spage.folio_order() } else { 0 };
+        let Ok(new) = NewPage::alloc_system(order, None) else {
+            pr_warn!("cannot evict pfn {:#x}: out of memory\n", spage.pfn());
+            continue;
+        };
+        let dpage = new.page();
+        for k in 0..(1usize << order) {
+            let (Some(sp), Some(dp)) = (spage.folio_page(k), dpage.folio_page(k)) else {
+                break;
+            };
+            if let Some(from) = backing_page(chunk, &sp) {
+                dp.copy_from(&from);
+            }
+        }
+        dst.set(i, new, e.write(), order > 0);
+    }
+    m.pages();
+}

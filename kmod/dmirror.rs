@@ -1,0 +1,261 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Per-open state (C: `struct dmirror`): the mirror of the opener's address space, i.e.
+//! an mmu interval notifier over the whole mm and the device page table it keeps
+//! coherent; plus the device-side fault path used by READ/WRITE (C: `dmirror_fault`,
+//! `dmirror_do_fault`, `dmirror_do_read`, `dmirror_do_write`).
+
+use crate::devmem::{backing_page, DeviceMem};
+use crate::hmm::interval_notifier::{IntervalNotifier, Invalidate, NotifierRange};
+use crate::hmm::page::{PageKind, PAGE_SHIFT, PAGE_SIZE};
+use crate::hmm::range_fault::{range_fault, Faulted, Locking, Request};
+use crate::hmm::Owner;
+use crate::pt::{DevicePageTable, TAG_READ, TAG_WRITE};
+use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::{
+    mm::MmWithUser,
+    new_mutex,
+    prelude::*,
+    sync::{aref::ARef, Arc, Mutex},
+};
+
+/// The pages one `hmm_range_fault()` call covers in READ/WRITE/SNAPSHOT (C: `pfns[32]`).
+pub(crate) const FAULT_WINDOW: usize = 32;
+
+/// The state the interval notifier callback works on.
+#[pin_data]
+pub(crate) struct Mirror {
+    /// The device's owner cookie: its own migrations are not invalidations.
+    owner: Owner,
+    /// The device page table under the mirror mutex (C: `dmirror->mutex`).
+    #[pin]
+    pub(crate) pt: Mutex<DevicePageTable>,
+}
+
+impl Invalidate for Mirror {
+    /// C: `dmirror_interval_invalidate`.
+    fn invalidate(n: &IntervalNotifier<Self>, range: &NotifierRange<'_>, cur_seq: usize) -> bool {
+        let m = n.data();
+        // Invalidations for the device's own migrations are handled by the migration.
+        if range.is_migration_by(m.owner) {
+            return true;
+        }
+        let mut pt = if range.blockable() {
+            m.pt.lock()
+        } else {
+            match m.pt.try_lock() {
+                Some(g) => g,
+                None => return false,
+            }
+        };
+        n.set_seq(cur_seq);
+        pt.invalidate(range.start(), range.end());
+        true
+    }
+}
+
+/// One open file of `/dev/hmm_dmirrorN`.
+#[pin_data]
+pub(crate) struct Dmirror {
+    /// The device.
+    pub(crate) dev: Arc<DeviceMem>,
+    /// `HMM_DMIRROR_FLAG_*` (C: `dmirror->flags`).
+    pub(crate) flags: AtomicU64,
+    /// The mirror of the opener's mm.
+    #[pin]
+    pub(crate) notifier: IntervalNotifier<Mirror>,
+}
+
+/// The range the mirror covers: the whole address space (C: `0, ULONG_MAX & PAGE_MASK`).
+const MIRROR_LEN: usize = usize::MAX & !(PAGE_SIZE - 1);
+
+impl Dmirror {
+    /// Mirrors `mm` for device `dev` (C: `dmirror_fops_open`).
+    pub(crate) fn new(dev: Arc<DeviceMem>, mm: &kernel::mm::Mm) -> Result<Arc<Self>> {
+        let owner = dev.owner();
+        let pt = DevicePageTable::new()?;
+        Arc::pin_init(
+            try_pin_init!(Dmirror {
+                dev,
+                flags: AtomicU64::new(0),
+                notifier <- IntervalNotifier::new(
+                    try_pin_init!(Mirror {
+                        owner,
+                        pt <- new_mutex!(pt),
+                    }),
+                    mm,
+                    0,
+                    MIRROR_LEN,
+                ),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// A cookie naming this open file, stored with the device pages it allocates.
+    pub(crate) fn token(&self) -> usize {
+        core::ptr::from_ref(self) as usize
+    }
+
+    /// The mirror mutex and page table.
+    pub(crate) fn pt(&self) -> &Mutex<DevicePageTable> {
+        &self.notifier.data().pt
+    }
+
+    /// The owner cookie of the device.
+    pub(crate) fn owner(&self) -> Owner {
+        self.dev.owner()
+    }
+
+    /// `mmget_not_zero(dmirror->notifier.mm)`: the mirrored mm, if it still has users.
+    pub(crate) fn mmget(&self) -> Option<ARef<MmWithUser>> {
+        self.notifier.mm().mmget_not_zero()
+    }
+
+    /// Tests and clears `HMM_DMIRROR_FLAG_FAIL_ALLOC` (C: the check in the allocation
+    /// loops).
+    pub(crate) fn take_fail_alloc(&self) -> bool {
+        let bit = crate::uapi::HMM_DMIRROR_FLAG_FAIL_ALLOC;
+        self.flags.fetch_and(!bit, Ordering::AcqRel) & bit != 0
+    }
+
+    /// Stores a validated fault result in the device page table (C: `dmirror_do_fault`).
+    pub(crate) fn store_faulted(
+        &self,
+        pt: &mut DevicePageTable,
+        f: &Faulted<'_>,
+        write: bool,
+    ) -> Result {
+        let first = f.start() >> PAGE_SHIFT;
+        for (i, e) in f.entries().enumerate() {
+            // hmm_range_fault() was asked to populate every page, so it returns no error
+            // entry on success.
+            if e.error() || !e.valid() {
+                pr_warn!("hmm_range_fault() returned an invalid entry\n");
+            }
+            let Some(mut page) = f.page(e) else {
+                return Err(EFAULT);
+            };
+            // A page of this device's private memory: the device accesses its backing.
+            if let PageKind::DevicePrivate(o) = page.kind() {
+                if o != self.owner() {
+                    return Err(EFAULT);
+                }
+                let chunk = self.dev.chunk_of(&page).ok_or(EFAULT)?;
+                page = backing_page(chunk, &page).ok_or(EFAULT)?;
+            }
+            let tag = if e.write() {
+                TAG_WRITE
+            } else if write {
+                pr_warn!("hmm_range_fault() did not make a page writable\n");
+                return Err(EFAULT);
+            } else {
+                TAG_READ
+            };
+            pt.map(first + i, page, tag)?;
+        }
+        Ok(())
+    }
+
+    /// Faults `[start, end)` in for the device, 32 pages at a time (C: `dmirror_fault` and,
+    /// with `unlocked = Some(timeout)`, `dmirror_fault_unlocked`).
+    pub(crate) fn fault(
+        &self,
+        start: usize,
+        end: usize,
+        write: bool,
+        unlocked: Option<usize>,
+    ) -> Result {
+        let mm = self.mmget().ok_or(EFAULT)?;
+        let mut addr = start;
+        while addr < end {
+            let next = core::cmp::min(addr + (FAULT_WINDOW << PAGE_SHIFT), end);
+            let locking = match unlocked {
+                None => Locking::PerAttempt(&mm),
+                Some(t) => Locking::Unlocked(&mm, t),
+            };
+            range_fault(
+                &self.notifier,
+                locking,
+                self.pt(),
+                addr,
+                next,
+                Request::Fault { write },
+                self.owner(),
+                |pt, f| self.store_faulted(pt, f, write),
+            )?;
+            addr = next;
+        }
+        Ok(())
+    }
+}
+
+/// The kernel-side copy of the caller's buffer (C: `struct dmirror_bounce`).
+pub(crate) struct Bounce {
+    /// Start of the range it mirrors.
+    pub(crate) addr: usize,
+    /// The data, one page per page of the range.
+    pub(crate) buf: VVec<u8>,
+    /// Pages copied so far.
+    pub(crate) cpages: usize,
+}
+
+impl Bounce {
+    /// C: `dmirror_bounce_init` (vmalloc of `size` bytes).
+    pub(crate) fn new(addr: usize, size: usize) -> Result<Self> {
+        Ok(Bounce {
+            addr,
+            buf: VVec::from_elem(0u8, size, GFP_KERNEL)?,
+            cpages: 0,
+        })
+    }
+
+    fn page_mut(&mut self, addr: usize) -> &mut [u8] {
+        let off = (addr - self.addr) & !(PAGE_SIZE - 1);
+        &mut self.buf[off..off + PAGE_SIZE]
+    }
+
+    fn page(&self, addr: usize) -> &[u8] {
+        let off = (addr - self.addr) & !(PAGE_SIZE - 1);
+        &self.buf[off..off + PAGE_SIZE]
+    }
+}
+
+/// Copies `[start, end)` through the device page table into `bounce`; `ENOENT` at the
+/// first unmapped page (C: `dmirror_do_read`).
+pub(crate) fn do_read(
+    pt: &DevicePageTable,
+    start: usize,
+    end: usize,
+    bounce: &mut Bounce,
+) -> Result {
+    let mut addr = start;
+    while addr < end {
+        let (page, _) = pt.lookup(addr >> PAGE_SHIFT).ok_or(ENOENT)?;
+        page.read_into(bounce.page_mut(addr));
+        bounce.cpages += 1;
+        addr += PAGE_SIZE;
+    }
+    Ok(())
+}
+
+/// Copies `bounce` into `[start, end)` through the device page table; `ENOENT` at the first
+/// page not mapped writable (C: `dmirror_do_write`).
+pub(crate) fn do_write(
+    pt: &DevicePageTable,
+    start: usize,
+    end: usize,
+    bounce: &mut Bounce,
+) -> Result {
+    let mut addr = start;
+    while addr < end {
+        let (page, tag) = pt.lookup(addr >> PAGE_SHIFT).ok_or(ENOENT)?;
+        if tag != TAG_WRITE {
+            return Err(ENOENT);
+        }
+        page.write_from(bounce.page(addr));
+        bounce.cpages += 1;
+        addr += PAGE_SIZE;
+    }
+    Ok(())
+}

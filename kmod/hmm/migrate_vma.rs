@@ -1,0 +1,437 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Page migration between system and device memory: `migrate_vma_setup/pages/finalize()`
+//! ([`MigrateVma`]), `migrate_device_range/pages/finalize()` ([`DeviceMigration`]) and the
+//! locked, referenced destination pages they take ([`NewPage`]).
+
+use super::mmap::MmapRead;
+use super::page::{PageRef, PAGE_SHIFT, PAGE_SIZE};
+use super::pagemap::CpuFault;
+use super::Owner;
+use core::ptr::NonNull;
+use kernel::{bindings, ffi::c_ulong, mm::virt::VmaRef, prelude::*};
+
+/// `MIGRATE_VMA_SELECT_*` flags.
+#[derive(Clone, Copy)]
+pub(crate) struct Select(c_ulong);
+
+impl Select {
+    /// `MIGRATE_VMA_SELECT_SYSTEM`.
+    pub(crate) const SYSTEM: Select =
+        Select(bindings::migrate_vma_direction_MIGRATE_VMA_SELECT_SYSTEM as c_ulong);
+    /// `MIGRATE_VMA_SELECT_DEVICE_PRIVATE`.
+    pub(crate) const DEVICE_PRIVATE: Select =
+        Select(bindings::migrate_vma_direction_MIGRATE_VMA_SELECT_DEVICE_PRIVATE as c_ulong);
+    /// `MIGRATE_VMA_SELECT_DEVICE_COHERENT`.
+    pub(crate) const DEVICE_COHERENT: Select =
+        Select(bindings::migrate_vma_direction_MIGRATE_VMA_SELECT_DEVICE_COHERENT as c_ulong);
+    /// `MIGRATE_VMA_SELECT_COMPOUND`.
+    pub(crate) const COMPOUND: Select =
+        Select(bindings::migrate_vma_direction_MIGRATE_VMA_SELECT_COMPOUND as c_ulong);
+
+    /// Both sets of flags.
+    pub(crate) const fn with(self, other: Select) -> Select {
+        Select(self.0 | other.0)
+    }
+}
+
+/// One `src`/`dst` entry (`MIGRATE_PFN_*` bits and a pfn).
+#[derive(Clone, Copy)]
+pub(crate) struct MigratePfn(c_ulong);
+
+impl MigratePfn {
+    /// `MIGRATE_PFN_VALID`.
+    pub(crate) fn valid(self) -> bool {
+        self.0 & bindings::MIGRATE_PFN_VALID as c_ulong != 0
+    }
+    /// `MIGRATE_PFN_MIGRATE`.
+    pub(crate) fn migrate(self) -> bool {
+        self.0 & bindings::MIGRATE_PFN_MIGRATE as c_ulong != 0
+    }
+    /// `MIGRATE_PFN_WRITE`.
+    pub(crate) fn write(self) -> bool {
+        self.0 & bindings::MIGRATE_PFN_WRITE as c_ulong != 0
+    }
+    /// `MIGRATE_PFN_COMPOUND`.
+    pub(crate) fn compound(self) -> bool {
+        self.0 & bindings::MIGRATE_PFN_COMPOUND as c_ulong != 0
+    }
+    fn pfn(self) -> usize {
+        self.0 >> bindings::MIGRATE_PFN_SHIFT
+    }
+}
+
+/// A page (or folio head) that is locked and whose one reference this value owns: a
+/// destination of a migration. Dropping it unlocks and puts it.
+///
+/// # Invariants
+///
+/// `ptr` is the head page of a locked folio on which `self` owns one reference.
+pub(crate) struct NewPage {
+    ptr: NonNull<bindings::page>,
+}
+
+// SAFETY: The reference and the lock may be released from another thread.
+unsafe impl Send for NewPage {}
+
+impl NewPage {
+    /// # Safety
+    ///
+    /// `ptr` must be the head page of a locked folio whose one reference the caller gives.
+    pub(super) unsafe fn from_raw(ptr: NonNull<bindings::page>) -> Self {
+        // INVARIANT: By the safety requirements.
+        NewPage { ptr }
+    }
+
+    /// `vma_alloc_folio(GFP_HIGHUSER_MOVABLE, order, vma, addr)` (or `folio_alloc()`
+    /// without a vma), locked: a system page to migrate device memory back into.
+    pub(crate) fn alloc_system(order: u32, vma: Option<(&VmaRef, usize)>) -> Result<Self> {
+        let folio = match vma {
+            // SAFETY: `vma` is a valid vma (its mm is locked by the caller's borrow) and
+            // any address and order may be passed.
+            Some((vma, addr)) => unsafe {
+                bindings::vma_alloc_folio(
+                    bindings::GFP_HIGHUSER_MOVABLE,
+                    order as i32,
+                    vma.as_ptr(),
+                    addr as c_ulong,
+                )
+            },
+            // SAFETY: Any flags and order may be passed.
+            None => unsafe { bindings::folio_alloc(bindings::GFP_HIGHUSER_MOVABLE, order) },
+        };
+        let ptr = NonNull::new(folio.cast::<bindings::page>()).ok_or(ENOMEM)?;
+        // SAFETY: A freshly allocated folio, which we own; `struct folio` starts with its
+        // head page.
+        unsafe { bindings::lock_page(ptr.as_ptr()) };
+        // SAFETY: The folio is locked and its one reference is ours.
+        Ok(unsafe { Self::from_raw(ptr) })
+    }
+
+    /// The head page.
+    pub(crate) fn page(&self) -> PageRef<'_> {
+        // SAFETY: We hold a reference, so the page stays allocated while borrowed.
+        unsafe { PageRef::from_raw(self.ptr.as_ptr()) }.expect("non-null")
+    }
+
+    fn into_mpfn(self, write: bool, compound: bool) -> c_ulong {
+        let mut v = ((self.page().pfn() as c_ulong) << bindings::MIGRATE_PFN_SHIFT)
+            | bindings::MIGRATE_PFN_VALID as c_ulong;
+        if write {
+            v |= bindings::MIGRATE_PFN_WRITE as c_ulong;
+        }
+        if compound {
+            v |= bindings::MIGRATE_PFN_COMPOUND as c_ulong;
+        }
+        core::mem::forget(self);
+        v
+    }
+}
+
+impl Drop for NewPage {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant the folio is locked and we own a reference.
+        unsafe {
+            let folio = bindings::page_folio(self.ptr.as_ptr());
+            bindings::folio_unlock(folio);
+            bindings::folio_put(folio);
+        }
+    }
+}
+
+/// The source side of a migration: what the core collected.
+pub(crate) struct SrcView<'a> {
+    src: &'a [c_ulong],
+}
+
+impl<'a> SrcView<'a> {
+    /// Number of entries.
+    pub(crate) fn len(&self) -> usize {
+        self.src.len()
+    }
+
+    /// `src[i]`.
+    pub(crate) fn get(&self, i: usize) -> MigratePfn {
+        MigratePfn(self.src[i])
+    }
+
+    /// `migrate_pfn_to_page(src[i])`.
+    pub(crate) fn page(&self, i: usize) -> Option<PageRef<'a>> {
+        let e = MigratePfn(self.src[i]);
+        if !e.valid() {
+            return None;
+        }
+        // SAFETY: A valid source entry names a page that the migration core collected: it
+        // holds a reference until finalize, which needs the migration borrowed mutably,
+        // i.e. after `'a`.
+        Some(unsafe { PageRef::from_pfn(e.pfn()) })
+    }
+}
+
+/// The destination side of a migration.
+pub(crate) struct DstView<'a> {
+    dst: &'a mut [c_ulong],
+}
+
+impl DstView<'_> {
+    /// `dst[i] = migrate_pfn(page_to_pfn(page)) | flags`: the migration takes `page`.
+    pub(crate) fn set(&mut self, i: usize, page: NewPage, write: bool, compound: bool) {
+        let old = core::mem::replace(&mut self.dst[i], page.into_mpfn(write, compound));
+        if old != 0 {
+            pr_warn!("migration destination set twice\n");
+        }
+    }
+}
+
+/// The `src`/`dst` arrays shared by both kinds of migration.
+struct Pfns {
+    src: KVVec<c_ulong>,
+    dst: KVVec<c_ulong>,
+}
+
+impl Pfns {
+    fn new(n: usize) -> Result<Self> {
+        Ok(Pfns {
+            src: KVVec::from_elem(0, n, GFP_KERNEL)?,
+            dst: KVVec::from_elem(0, n, GFP_KERNEL)?,
+        })
+    }
+
+    fn split(&mut self) -> (SrcView<'_>, DstView<'_>) {
+        (SrcView { src: &self.src }, DstView { dst: &mut self.dst })
+    }
+
+    fn dst_page(&self, i: usize) -> Option<PageRef<'_>> {
+        let e = MigratePfn(self.dst[i]);
+        if !e.valid() {
+            return None;
+        }
+        // SAFETY: A valid destination entry was set from a `NewPage` whose reference the
+        // migration holds until finalize, which needs `&mut`.
+        Some(unsafe { PageRef::from_pfn(e.pfn()) })
+    }
+}
+
+/// One `migrate_vma_setup()` .. `migrate_vma_finalize()` sequence over part of one vma.
+///
+/// # Invariants
+///
+/// `args` was set up successfully by `migrate_vma_setup()`, its `src`/`dst` point into
+/// `pfns`, and `migrate_vma_finalize()` runs exactly once, on drop.
+pub(crate) struct MigrateVma<'a> {
+    args: bindings::migrate_vma,
+    pfns: Pfns,
+    _lock: core::marker::PhantomData<&'a ()>,
+}
+
+impl<'a> MigrateVma<'a> {
+    /// `migrate_vma_setup()` for `[start, end)` of `vma`, under the mmap read lock `lock`.
+    pub(crate) fn setup(
+        lock: &'a MmapRead<'_>,
+        vma: &'a VmaRef,
+        start: usize,
+        end: usize,
+        owner: Owner,
+        select: Select,
+    ) -> Result<Self> {
+        if vma.mm().as_raw() != lock.mm().as_raw() {
+            return Err(EINVAL);
+        }
+        // SAFETY: The mmap read lock of the vma's mm is held for `'a`.
+        unsafe {
+            Self::setup_raw(
+                vma.as_ptr(),
+                start,
+                end,
+                owner,
+                select,
+                core::ptr::null_mut(),
+            )
+        }
+    }
+
+    /// `migrate_vma_setup()` for the CPU fault path, with `fault_page = vmf->page`.
+    pub(crate) fn setup_fault(
+        fault: &'a CpuFault<'_>,
+        start: usize,
+        end: usize,
+        owner: Owner,
+        select: Select,
+    ) -> Result<Self> {
+        let vmf = fault.raw();
+        // SAFETY: The core mm holds the vma (mmap or per-vma lock) for the duration of the
+        // fault, which outlives `'a`; `vmf->page` is the locked faulting page.
+        unsafe {
+            Self::setup_raw(
+                vmf.__bindgen_anon_1.vma,
+                start,
+                end,
+                owner,
+                select,
+                vmf.page,
+            )
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `vma` must be valid and its mm locked (mmap read lock or the fault's lock) for `'a`.
+    unsafe fn setup_raw(
+        vma: *mut bindings::vm_area_struct,
+        start: usize,
+        end: usize,
+        owner: Owner,
+        select: Select,
+        fault_page: *mut bindings::page,
+    ) -> Result<Self> {
+        if start % PAGE_SIZE != 0 || end % PAGE_SIZE != 0 || start >= end {
+            return Err(EINVAL);
+        }
+        let n = (end - start) >> PAGE_SHIFT;
+        let mut pfns = Pfns::new(n)?;
+        let mut args = bindings::migrate_vma {
+            vma,
+            dst: pfns.dst.as_mut_ptr(),
+            src: pfns.src.as_mut_ptr(),
+            cpages: 0,
+            npages: 0,
+            start: start as c_ulong,
+            end: end as c_ulong,
+            pgmap_owner: owner.as_ptr(),
+            flags: select.0,
+            fault_page,
+        };
+        // SAFETY: `args` is fully initialised, the arrays hold `n` entries, and the caller
+        // guarantees the vma and its lock.
+        kernel::error::to_result(unsafe { bindings::migrate_vma_setup(&mut args) })?;
+        // INVARIANT: Setup succeeded; the arrays live in `pfns`' heap buffers, which do not
+        // move with `Self`.
+        Ok(MigrateVma {
+            args,
+            pfns,
+            _lock: core::marker::PhantomData,
+        })
+    }
+
+    /// First address.
+    pub(crate) fn start(&self) -> usize {
+        self.args.start
+    }
+
+    /// Number of entries.
+    pub(crate) fn npages(&self) -> usize {
+        self.pfns.src.len()
+    }
+
+    /// `src[i]`.
+    pub(crate) fn src(&self, i: usize) -> MigratePfn {
+        MigratePfn(self.pfns.src[i])
+    }
+
+    /// The source and destination sides, to fill the destinations.
+    pub(crate) fn split(&mut self) -> (SrcView<'_>, DstView<'_>) {
+        self.pfns.split()
+    }
+
+    /// `dst[i]`.
+    pub(crate) fn dst(&self, i: usize) -> MigratePfn {
+        MigratePfn(self.pfns.dst[i])
+    }
+
+    /// `migrate_pfn_to_page(dst[i])`.
+    pub(crate) fn dst_page(&self, i: usize) -> Option<PageRef<'_>> {
+        self.pfns.dst_page(i)
+    }
+
+    /// `migrate_vma_pages()`.
+    pub(crate) fn pages(&mut self) {
+        // SAFETY: By the type invariant `args` is set up; every non-zero `dst` entry is a
+        // locked, referenced page handed over by `set_dst`.
+        unsafe { bindings::migrate_vma_pages(&mut self.args) };
+    }
+
+    /// Number of entries with both `MIGRATE_PFN_VALID` and `MIGRATE_PFN_MIGRATE` in `src`
+    /// (C: `dmirror_successful_migrated_pages()`).
+    pub(crate) fn migrated(&self) -> usize {
+        (0..self.npages())
+            .filter(|&i| self.src(i).valid() && self.src(i).migrate())
+            .count()
+    }
+
+    /// `migrate_vma_finalize()` (also done on drop).
+    pub(crate) fn finalize(self) {}
+}
+
+impl Drop for MigrateVma<'_> {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant `args` is set up and finalized only here.
+        unsafe { bindings::migrate_vma_finalize(&mut self.args) };
+    }
+}
+
+/// `migrate_device_range()` .. `migrate_device_finalize()`: evicting device pages that
+/// may be mapped anywhere (C: `dmirror_device_evict_chunk()`).
+///
+/// # Invariants
+///
+/// `pfns.src` was filled by `migrate_device_range()`; finalize runs once, on drop.
+pub(crate) struct DeviceMigration {
+    pfns: Pfns,
+}
+
+impl DeviceMigration {
+    /// `migrate_device_range(src, start_pfn, npages)`; the pfns must be device pages of a
+    /// pagemap that stays mapped while `Self` lives (guaranteed by the caller holding the
+    /// chunk: `_chunk` borrows it).
+    pub(crate) fn range<T>(_chunk: &T, start_pfn: usize, npages: usize) -> Result<Self> {
+        let mut pfns = Pfns::new(npages)?;
+        // SAFETY: The arrays hold `npages` entries and the pfns are device pages of a
+        // mapped pagemap (the caller borrows the chunk).
+        kernel::error::to_result(unsafe {
+            bindings::migrate_device_range(
+                pfns.src.as_mut_ptr(),
+                start_pfn as c_ulong,
+                npages as c_ulong,
+            )
+        })?;
+        // INVARIANT: The range was collected.
+        Ok(DeviceMigration { pfns })
+    }
+
+    /// Number of entries.
+    pub(crate) fn npages(&self) -> usize {
+        self.pfns.src.len()
+    }
+
+    /// The source and destination sides, to fill the destinations.
+    pub(crate) fn split(&mut self) -> (SrcView<'_>, DstView<'_>) {
+        self.pfns.split()
+    }
+
+    /// `migrate_device_pages()`.
+    pub(crate) fn pages(&mut self) {
+        let n = self.npages() as c_ulong;
+        // SAFETY: By the type invariant `src` is collected; `dst` holds handed-over pages.
+        unsafe {
+            bindings::migrate_device_pages(
+                self.pfns.src.as_mut_ptr(),
+                self.pfns.dst.as_mut_ptr(),
+                n,
+            )
+        };
+    }
+}
+
+impl Drop for DeviceMigration {
+    fn drop(&mut self) {
+        let n = self.npages() as c_ulong;
+        // SAFETY: By the type invariant `src` is collected and finalized only here.
+        unsafe {
+            bindings::migrate_device_finalize(
+                self.pfns.src.as_mut_ptr(),
+                self.pfns.dst.as_mut_ptr(),
+                n,
+            )
+        };
+    }
+}

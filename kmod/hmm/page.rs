@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `struct page` without ownership ([`PageRef`]), owned backing pages ([`SysPage`]) and the
+//! per-chunk table of backing pages of a fake DEVICE_PRIVATE device ([`BackingStore`]).
+
+use super::Owner;
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicPtr, Ordering};
+use kernel::{bindings, prelude::*};
+
+pub(crate) use kernel::page::{PAGE_SHIFT, PAGE_SIZE};
+
+/// `HPAGE_PMD_ORDER`: the order of a PMD-mapped folio.
+pub(crate) const PMD_ORDER: u32 = bindings::HPAGE_PMD_ORDER;
+/// `HPAGE_PMD_NR`: the pages of a PMD-mapped folio.
+pub(crate) const PMD_NR: usize = 1 << PMD_ORDER;
+
+/// What a page is, as `dmirror_mkentry()` distinguishes it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum PageKind {
+    /// Ordinary system memory.
+    System,
+    /// The shared zero page.
+    Zero,
+    /// DEVICE_PRIVATE memory of the device with this owner cookie.
+    DevicePrivate(Owner),
+    /// DEVICE_COHERENT memory of the device with this owner cookie.
+    DeviceCoherent(Owner),
+    /// Some other ZONE_DEVICE memory (fsdax, p2pdma, generic).
+    OtherDevice,
+}
+
+/// A `struct page` that stays allocated for `'a`; it holds no reference of its own.
+///
+/// # Invariants
+///
+/// `ptr` points to a `struct page` that is not freed during `'a`.
+#[derive(Clone, Copy)]
+pub(crate) struct PageRef<'a> {
+    ptr: NonNull<bindings::page>,
+    _p: PhantomData<&'a bindings::page>,
+}
+
+impl<'a> PageRef<'a> {
+    /// # Safety
+    ///
+    /// `ptr` must be null or point to a `struct page` that stays allocated for `'a`.
+    pub(super) unsafe fn from_raw(ptr: *mut bindings::page) -> Option<Self> {
+        // INVARIANT: By the safety requirements.
+        NonNull::new(ptr).map(|ptr| PageRef {
+            ptr,
+            _p: PhantomData,
+        })
+    }
+
+    /// # Safety
+    ///
+    /// `pfn` must be the pfn of a `struct page` that stays allocated for `'a`.
+    pub(super) unsafe fn from_pfn(pfn: usize) -> Self {
+        // SAFETY: `pfn_to_page` is arithmetic on the memory map; the caller guarantees the
+        // pfn has a `struct page`.
+        let ptr = unsafe { bindings::pfn_to_page(pfn) };
+        // SAFETY: A valid pfn maps to a non-null `struct page` that, by the caller's
+        // guarantee, stays allocated for `'a`.
+        unsafe { Self::from_raw(ptr) }.expect("pfn_to_page() returned NULL")
+    }
+
+    /// The raw pointer, for the C calls of this directory.
+    pub(super) fn as_ptr(&self) -> *mut bindings::page {
+        self.ptr.as_ptr()
+    }
+
+    /// `page_to_pfn()`.
+    pub(crate) fn pfn(&self) -> usize {
+        // SAFETY: By the type invariant the page is valid.
+        unsafe { bindings::page_to_pfn(self.as_ptr()) }
+    }
+
+    /// `folio_order(page_folio(page))`.
+    pub(crate) fn folio_order(&self) -> u32 {
+        // SAFETY: By the type invariant the page, and so its folio, is valid.
+        unsafe { bindings::folio_order(bindings::page_folio(self.as_ptr())) }
+    }
+
+    /// `folio_page(page_folio(page), k)` for a head page: the `k`-th page of the folio.
+    pub(crate) fn folio_page(&self, k: usize) -> Option<PageRef<'a>> {
+        // SAFETY: The page is valid; `page_folio` reads its compound head.
+        let head = unsafe { bindings::page_folio(self.as_ptr()) }.cast::<bindings::page>();
+        if k >= (1usize << self.folio_order()) || (k > 0 && head != self.as_ptr()) {
+            return None;
+        }
+        // SAFETY: The pages of a folio are consecutive pfns with `struct page`s that live as
+        // long as the folio, which lives for `'a` like its head page.
+        Some(unsafe { PageRef::from_pfn(self.pfn() + k) })
+    }
+
+    /// The kind of memory the page is.
+    pub(crate) fn kind(&self) -> PageKind {
+        let page = self.as_ptr();
+        // SAFETY: By the type invariant the page is valid.
+        if unsafe { bindings::is_zero_page(page) } {
+            return PageKind::Zero;
+        }
+        // SAFETY: By the type invariant the page is valid.
+        if !unsafe { bindings::is_zone_device_page(page) } {
+            return PageKind::System;
+        }
+        // SAFETY: The page is a valid ZONE_DEVICE page, so its folio has a `dev_pagemap`
+        // that lives at least as long as the page is allocated.
+        let owner = Owner(unsafe { (*bindings::page_pgmap(page)).owner });
+        // SAFETY: By the type invariant the page is valid.
+        if unsafe { bindings::is_device_private_page(page) } {
+            PageKind::DevicePrivate(owner)
+        // SAFETY: By the type invariant the page is valid.
+        } else if unsafe { bindings::is_device_coherent_page(page) } {
+            PageKind::DeviceCoherent(owner)
+        } else {
+            PageKind::OtherDevice
+        }
+    }
+
+    /// `memcpy_from_page(dst, page, 0, PAGE_SIZE)`.
+    pub(crate) fn read_into(&self, dst: &mut [u8]) {
+        assert_eq!(dst.len(), PAGE_SIZE);
+        // SAFETY: By the type invariant the page is valid; the mapping lives until the
+        // matching `kunmap_local()` below.
+        let src = unsafe { bindings::kmap_local_page(self.as_ptr()) };
+        // SAFETY: `src` maps one whole page and `dst` is a distinct buffer of `PAGE_SIZE`
+        // bytes.
+        unsafe { core::ptr::copy_nonoverlapping(src.cast::<u8>(), dst.as_mut_ptr(), PAGE_SIZE) };
+        // SAFETY: `src` was returned by `kmap_local_page()` above, unmapped once.
+        unsafe { bindings::kunmap_local(src) };
+    }
+
+    /// `memcpy_to_page(page, 0, src, PAGE_SIZE)`.
+    pub(crate) fn write_from(&self, src: &[u8]) {
+        assert_eq!(src.len(), PAGE_SIZE);
+        // SAFETY: By the type invariant the page is valid.
+        let dst = unsafe { bindings::kmap_local_page(self.as_ptr()) };
+        // SAFETY: `dst` maps one whole page and `src` is a distinct buffer of `PAGE_SIZE`
+        // bytes. Concurrent CPU accesses to the page through user mappings are racy by
+        // nature (the device writes "behind the CPU's back"), as in the C driver; they
+        // are byte copies of plain data.
+        unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), dst.cast::<u8>(), PAGE_SIZE) };
+        // SAFETY: `dst` was returned by `kmap_local_page()` above, unmapped once.
+        unsafe { bindings::kunmap_local(dst) };
+    }
+
+    /// `copy_highpage(self, src)`.
+    pub(crate) fn copy_from(&self, src: &PageRef<'_>) {
+        if self.ptr == src.ptr {
+            return;
+        }
+        // SAFETY: Both pages are valid by the type invariant.
+        let s = unsafe { bindings::kmap_local_page(src.as_ptr()) };
+        // SAFETY: As above.
+        let d = unsafe { bindings::kmap_local_page(self.as_ptr()) };
+        // SAFETY: `s` and `d` map two distinct whole pages.
+        unsafe { core::ptr::copy_nonoverlapping(s.cast::<u8>(), d.cast::<u8>(), PAGE_SIZE) };
+        // SAFETY: Local mappings are released in reverse order, each once.
+        unsafe { bindings::kunmap_local(d) };
+        // SAFETY: As above.
+        unsafe { bindings::kunmap_local(s) };
+    }
+
+    /// `clear_highpage(self)`.
+    pub(crate) fn clear(&self) {
+        // SAFETY: By the type invariant the page is valid.
+        let d = unsafe { bindings::kmap_local_page(self.as_ptr()) };
+        // SAFETY: `d` maps one whole page.
+        unsafe { core::ptr::write_bytes(d.cast::<u8>(), 0, PAGE_SIZE) };
+        // SAFETY: `d` was returned by `kmap_local_page()` above.
+        unsafe { bindings::kunmap_local(d) };
+    }
+}
+
+/// An order-0 system page this module allocated and owns (the fake device's memory).
+///
+/// # Invariants
+///
+/// `ptr` is an order-0 page allocated by `alloc_pages()` that this value owns.
+pub(crate) struct SysPage {
+    ptr: NonNull<bindings::page>,
+}
+
+// SAFETY: The page is owned; freeing it from another thread is allowed.
+unsafe impl Send for SysPage {}
+
+impl SysPage {
+    /// `alloc_page(GFP_HIGHUSER)`: a backing page of a fake DEVICE_PRIVATE page.
+    pub(crate) fn alloc_backing() -> Result<Self> {
+        // SAFETY: `alloc_pages` may be called with any flags and order 0.
+        let ptr = unsafe { bindings::alloc_pages(bindings::GFP_HIGHUSER, 0) };
+        // INVARIANT: A non-null return is an order-0 page owned by the caller.
+        NonNull::new(ptr).map(|ptr| SysPage { ptr }).ok_or(ENOMEM)
+    }
+
+    fn into_raw(self) -> *mut bindings::page {
+        let p = self.ptr.as_ptr();
+        core::mem::forget(self);
+        p
+    }
+}
+
+impl Drop for SysPage {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant, this is an owned order-0 page.
+        unsafe { bindings::__free_pages(self.ptr.as_ptr(), 0) };
+    }
+}
+
+/// The backing pages of one chunk of fake DEVICE_PRIVATE memory, one slot per device page.
+///
+/// The C driver keeps this pointer in `page->zone_device_data`; a side table keeps the
+/// module off the `struct page` union and lets a large device folio be backed by order-0
+/// pages that need no bookkeeping when the core mm splits the folio.
+///
+/// # Invariants
+///
+/// Every non-null slot owns an order-0 page allocated with `alloc_pages()` ([`SysPage`]).
+pub(crate) struct BackingStore {
+    slots: KVVec<AtomicPtr<bindings::page>>,
+}
+
+impl BackingStore {
+    /// A table of `n` empty slots.
+    pub(crate) fn new(n: usize) -> Result<Self> {
+        let mut slots = KVVec::with_capacity(n, GFP_KERNEL)?;
+        for _ in 0..n {
+            slots.push(AtomicPtr::new(core::ptr::null_mut()), GFP_KERNEL)?;
+        }
+        Ok(Self { slots })
+    }
+
+    /// Gives `page` to slot `idx`; the page the slot held before, if any, is freed.
+    pub(crate) fn install(&self, idx: usize, page: SysPage) {
+        // INVARIANT: The slot takes ownership of the page.
+        let old = self.slots[idx].swap(page.into_raw(), Ordering::AcqRel);
+        // By the type invariant a non-null old value is an owned page.
+        drop(NonNull::new(old).map(|ptr| SysPage { ptr }));
+    }
+
+    /// Takes the page out of slot `idx`.
+    pub(crate) fn take(&self, idx: usize) -> Option<SysPage> {
+        let old = self.slots[idx].swap(core::ptr::null_mut(), Ordering::AcqRel);
+        // INVARIANT/SAFETY-free: ownership moves from the slot to the returned value.
+        NonNull::new(old).map(|ptr| SysPage { ptr })
+    }
+
+    /// The backing page of slot `idx`, for as long as the caller holds `_dpage`, a
+    /// reference on the device page that owns the slot: slots are emptied only by
+    /// `folio_free`, i.e. after the last reference is gone.
+    pub(crate) fn get<'a>(&self, idx: usize, _dpage: &PageRef<'a>) -> Option<PageRef<'a>> {
+        let p = self.slots[idx].load(Ordering::Acquire);
+        // SAFETY: A non-null slot owns its page, and the slot is only emptied when the
+        // device page is freed, which cannot happen during `'a`.
+        unsafe { PageRef::from_raw(p) }
+    }
+}
+
+impl Drop for BackingStore {
+    fn drop(&mut self) {
+        for i in 0..self.slots.len() {
+            drop(self.take(i));
+        }
+    }
+}

@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `hmm_range_fault()`: snapshot or fault in a range of an mm, validated against an
+//! interval notifier under the driver's lock (C: `dmirror_range_fault()` and friends).
+
+use super::interval_notifier::{IntervalNotifier, Invalidate};
+use super::mmap::MmapRead;
+use super::page::{PageRef, PAGE_SHIFT, PAGE_SIZE};
+use super::Owner;
+use kernel::{
+    bindings,
+    ffi::c_ulong,
+    mm::MmWithUser,
+    prelude::*,
+    sync::Mutex,
+    time::{Instant, Monotonic},
+};
+
+/// The most pages one call handles (the C driver walks in windows of 32 pages; the
+/// migrate-on-fault request uses windows of 64).
+pub(crate) const MAX_PAGES: usize = 64;
+
+/// `HMM_RANGE_DEFAULT_TIMEOUT`, in milliseconds.
+const DEFAULT_TIMEOUT_MS: i64 = 1000;
+
+/// What to ask of `hmm_range_fault()` (`hmm_range::default_flags`).
+#[derive(Clone, Copy)]
+pub(crate) enum Request {
+    /// `HMM_PFN_REQ_FAULT` (+ `HMM_PFN_REQ_WRITE`): populate the pages.
+    Fault {
+        /// Also make them writable.
+        write: bool,
+    },
+    /// No flags: report what is mapped, without faulting.
+    Snapshot,
+}
+
+/// Who holds the mmap lock.
+pub(crate) enum Locking<'a, 'b> {
+    /// Take the mmap read lock around each attempt (`dmirror_range_fault()`), retrying
+    /// `-EBUSY` for up to `HMM_RANGE_DEFAULT_TIMEOUT`.
+    PerAttempt(&'a MmWithUser),
+    /// The caller holds the mmap read lock across the call.
+    Held(&'a MmapRead<'b>),
+    /// `hmm_range_fault_unlocked_timeout(range, timeout)` takes it (`READ_UNLOCKED`);
+    /// `timeout` is in jiffies, 0 retries forever.
+    Unlocked(&'a MmWithUser, usize),
+}
+
+/// One output entry of `hmm_range_fault()`.
+#[derive(Clone, Copy)]
+pub(crate) struct HmmPfn(usize);
+
+impl HmmPfn {
+    /// `HMM_PFN_VALID`.
+    pub(crate) fn valid(self) -> bool {
+        self.0 as u64 & bindings::hmm_pfn_flags_HMM_PFN_VALID as u64 != 0
+    }
+    /// `HMM_PFN_WRITE`.
+    pub(crate) fn write(self) -> bool {
+        self.0 as u64 & bindings::hmm_pfn_flags_HMM_PFN_WRITE as u64 != 0
+    }
+    /// `HMM_PFN_ERROR`.
+    pub(crate) fn error(self) -> bool {
+        self.0 as u64 & bindings::hmm_pfn_flags_HMM_PFN_ERROR as u64 != 0
+    }
+    /// `hmm_pfn_to_map_order() + PAGE_SHIFT`: the shift of the CPU mapping.
+    pub(crate) fn map_shift(self) -> u32 {
+        ((self.0 >> bindings::hmm_pfn_flags_HMM_PFN_ORDER_SHIFT) & 0x1f) as u32 + PAGE_SHIFT as u32
+    }
+    fn pfn(self) -> usize {
+        self.0 & !bindings::hmm_pfn_flags_HMM_PFN_FLAGS
+    }
+}
+
+/// The validated result of a fault: valid while the driver lock is held.
+pub(crate) struct Faulted<'a> {
+    start: usize,
+    pfns: &'a [c_ulong],
+}
+
+impl<'a> Faulted<'a> {
+    /// First address of the range.
+    pub(crate) fn start(&self) -> usize {
+        self.start
+    }
+
+    /// The entries, one per page.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = HmmPfn> + '_ {
+        self.pfns.iter().map(|p| HmmPfn(*p))
+    }
+
+    /// `hmm_pfn_to_page()` of a valid entry.
+    pub(crate) fn page(&self, e: HmmPfn) -> Option<PageRef<'a>> {
+        if !e.valid() {
+            return None;
+        }
+        // SAFETY: A valid entry names a page mapped in the mm when the notifier sequence
+        // was checked under the driver lock; an invalidation must take that lock (see
+        // `Invalidate`) before the page can be unmapped, so the page stays allocated for
+        // `'a`, the time the lock is held.
+        Some(unsafe { PageRef::from_pfn(e.pfn()) })
+    }
+}
+
+/// Runs `hmm_range_fault()` on `[start, end)` of `notifier`'s mm until it succeeds without
+/// an intervening invalidation, then calls `f` with `lock` held and the result.
+///
+/// `notifier`'s callback must take `lock` around `set_seq` (C: `dmirror->mutex`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn range_fault<N: Invalidate, L: Unpin, R>(
+    notifier: &IntervalNotifier<N>,
+    locking: Locking<'_, '_>,
+    lock: &Mutex<L>,
+    start: usize,
+    end: usize,
+    req: Request,
+    owner: Owner,
+    f: impl FnOnce(&mut L, &Faulted<'_>) -> Result<R>,
+) -> Result<R> {
+    if start % PAGE_SIZE != 0 || end % PAGE_SIZE != 0 || start >= end {
+        return Err(EINVAL);
+    }
+    let npages = (end - start) >> PAGE_SHIFT;
+    if npages > MAX_PAGES {
+        return Err(EINVAL);
+    }
+    let mm_raw = notifier.mm().as_raw();
+    let same_mm = match &locking {
+        Locking::PerAttempt(mm) | Locking::Unlocked(mm, _) => mm.as_raw() == mm_raw,
+        Locking::Held(g) => g.mm().as_raw() == mm_raw,
+    };
+    if !same_mm {
+        return Err(EINVAL);
+    }
+
+    let default_flags = match req {
+        Request::Fault { write: false } => bindings::hmm_pfn_flags_HMM_PFN_REQ_FAULT,
+        Request::Fault { write: true } => {
+            bindings::hmm_pfn_flags_HMM_PFN_REQ_FAULT | bindings::hmm_pfn_flags_HMM_PFN_REQ_WRITE
+        }
+        Request::Snapshot => 0,
+    };
+    let mut pfns: [c_ulong; MAX_PAGES] = [0; MAX_PAGES];
+    let mut range = bindings::hmm_range {
+        notifier: notifier.as_raw(),
+        notifier_seq: 0,
+        start: start as c_ulong,
+        end: end as c_ulong,
+        hmm_pfns: core::ptr::null_mut(),
+        default_flags: default_flags as c_ulong,
+        pfn_flags_mask: 0,
+        dev_private_owner: owner.as_ptr(),
+    };
+    let t0 = Instant::<Monotonic>::now();
+
+    loop {
+        range.hmm_pfns = pfns.as_mut_ptr();
+        let ret = match &locking {
+            Locking::PerAttempt(mm) => {
+                if t0.elapsed().as_millis() > DEFAULT_TIMEOUT_MS {
+                    return Err(EBUSY);
+                }
+                range.notifier_seq = notifier.read_begin() as c_ulong;
+                let _guard = mm.mmap_read_lock();
+                // SAFETY: The mmap read lock of the notifier's mm is held and the mm has
+                // users; `range` is initialised, its notifier is inserted, and `pfns` has
+                // room for the `npages <= MAX_PAGES` entries of the page-aligned range.
+                unsafe { bindings::hmm_range_fault(&mut range) }
+            }
+            Locking::Held(_) => {
+                if t0.elapsed().as_millis() > DEFAULT_TIMEOUT_MS {
+                    return Err(EBUSY);
+                }
+                range.notifier_seq = notifier.read_begin() as c_ulong;
+                // SAFETY: As above; the caller holds the mmap read lock of this mm
+                // (checked above).
+                unsafe { bindings::hmm_range_fault(&mut range) }
+            }
+            Locking::Unlocked(_, timeout) => {
+                // SAFETY: The mm has users and the mmap lock is not held by this thread
+                // (`Locking::Unlocked` is built only without it); the function takes it.
+                // `range` is as above.
+                unsafe {
+                    bindings::hmm_range_fault_unlocked_timeout(&mut range, *timeout as c_ulong)
+                }
+            }
+        };
+        if ret != 0 {
+            let err = Error::from_errno(ret);
+            if err == EBUSY && !matches!(locking, Locking::Unlocked(..)) {
+                continue;
+            }
+            return Err(err);
+        }
+        let mut guard = lock.lock();
+        if notifier.read_retry(range.notifier_seq as usize) {
+            drop(guard);
+            continue;
+        }
+        let faulted = Faulted {
+            start,
+            pfns: &pfns[..npages],
+        };
+        return f(&mut guard, &faulted);
+    }
+}

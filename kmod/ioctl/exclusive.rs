@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! HMM_DMIRROR_EXCLUSIVE and HMM_DMIRROR_CHECK_EXCLUSIVE: take device-exclusive
+//! (atomic) access to the range and read it back; check that the access is still
+//! exclusive (C: `dmirror_exclusive`, `dmirror_atomic_map`, `dmirror_check_atomic`).
+
+use super::Cmd;
+use crate::dmirror::{do_read, Bounce, Dmirror};
+use crate::hmm::exclusive::ExclusivePage;
+use crate::hmm::mmap::MmapRead;
+use crate::hmm::page::{PAGE_SHIFT, PAGE_SIZE};
+use crate::pt::TAG_ATOMIC;
+use kernel::prelude::*;
+
+/// HMM_DMIRROR_EXCLUSIVE.
+pub(crate) fn exclusive(d: &Dmirror, cmd: &mut Cmd) -> Result {
+    let mm = d.mmget().ok_or(EINVAL)?;
+    {
+        let lock = MmapRead::lock(&mm);
+        let mut addr = cmd.start;
+        while addr < cmd.end {
+            let page = ExclusivePage::make(&lock, addr)?;
+            // Map the page into the device's page table (C: `dmirror_atomic_map`).
+            d.pt()
+                .lock()
+                .map(addr >> PAGE_SHIFT, page.page(), TAG_ATOMIC)?;
+            addr += PAGE_SIZE;
+        }
+    }
+    drop(mm);
+
+    // Return the data for verification.
+    let mut bounce = Bounce::new(cmd.start, cmd.size())?;
+    let ret = do_read(&d.pt().lock(), cmd.start, cmd.end, &mut bounce);
+    let ret = ret.and_then(|()| {
+        cmd.user_buf(bounce.buf.len())
+            .writer()
+            .write_slice(&bounce.buf)
+            .map_err(|_| EFAULT)
+    });
+    cmd.raw.cpages = bounce.cpages as u64;
+    ret
+}
+
+/// HMM_DMIRROR_CHECK_EXCLUSIVE: `EPERM` if a page of the range is still mapped atomic.
+pub(crate) fn check_exclusive(d: &Dmirror, cmd: &mut Cmd) -> Result {
+    let pt = d.pt().lock();
+    let mut addr = cmd.start;
+    while addr < cmd.end {
+        if pt.tag(addr >> PAGE_SHIFT) == TAG_ATOMIC {
+            return Err(EPERM);
+        }
+        addr += PAGE_SIZE;
+    }
+    Ok(())
+}

@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! HMM_DMIRROR_MIGRATE_TO_SYS: migrate the device pages of the range back to system
+//! memory; `cpages` = pages migrated (C: `dmirror_migrate_to_system`).
+
+use super::Cmd;
+use crate::dmirror::Dmirror;
+use crate::hmm::migrate_vma::{MigrateVma, Select};
+use crate::hmm::mmap::MmapRead;
+use crate::migrate::{alloc_and_copy_to_sys, for_each_vma_window, select_device};
+use kernel::prelude::*;
+
+/// HMM_DMIRROR_MIGRATE_TO_SYS.
+pub(crate) fn migrate_to_sys(d: &Dmirror, cmd: &mut Cmd) -> Result {
+    let mm = d.mmget().ok_or(EINVAL)?;
+    let lock = MmapRead::lock(&mm);
+    let select = select_device(&d.dev).with(Select::COMPOUND);
+    cmd.raw.cpages = 0;
+    for_each_vma_window(&lock, cmd.start, cmd.end, |vma, start, end| {
+        let mut m = MigrateVma::setup(&lock, vma, start, end, d.owner(), select)?;
+        if alloc_and_copy_to_sys(&d.dev, Some(d), &mut m, vma).is_err() {
+            m.finalize();
+            return Err(ENOMEM);
+        }
+        m.pages();
+        cmd.raw.cpages += m.migrated() as u64;
+        m.finalize();
+        Ok(())
+    })
+}

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The ioctl entry point (C: `dmirror_fops_unlocked_ioctl`): copies the command in, runs
+//! the entry checks of `lib/test_hmm.c` in its order, dispatches to one handler per
+//! request (one file each, named after the request) and copies the command back.
+
+mod exclusive;
+mod flags;
+mod migrate_on_fault;
+mod migrate_to_dev;
+mod migrate_to_sys;
+mod read;
+mod read_unlocked;
+mod release;
+mod snapshot;
+mod write;
+
+use crate::dmirror::Dmirror;
+use crate::hmm::page::PAGE_SIZE;
+use crate::uapi::{self, hmm_dmirror_cmd};
+use kernel::{
+    prelude::*,
+    uaccess::{UserPtr, UserSlice},
+};
+
+/// The request numbering spoken by the module (module parameter `abi`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Abi {
+    /// The migrate-on-fault series (`uapi::patched`), the default.
+    Patched,
+    /// Stock Linux 7.3 (`uapi::mainline`).
+    Mainline,
+}
+
+/// A decoded request.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Request {
+    Read,
+    Write,
+    MigrateToDev,
+    MigrateOnFaultToDev,
+    MigrateToSys,
+    Snapshot,
+    Exclusive,
+    CheckExclusive,
+    Release,
+    Flags,
+    ReadUnlocked,
+}
+
+impl Request {
+    fn decode(abi: Abi, cmd: u32) -> Option<Self> {
+        Some(match abi {
+            Abi::Patched => {
+                use uapi::patched as p;
+                match cmd {
+                    p::HMM_DMIRROR_READ => Request::Read,
+                    p::HMM_DMIRROR_WRITE => Request::Write,
+                    p::HMM_DMIRROR_MIGRATE_TO_DEV => Request::MigrateToDev,
+                    p::HMM_DMIRROR_MIGRATE_ON_FAULT_TO_DEV => Request::MigrateOnFaultToDev,
+                    p::HMM_DMIRROR_MIGRATE_TO_SYS => Request::MigrateToSys,
+                    p::HMM_DMIRROR_SNAPSHOT => Request::Snapshot,
+                    p::HMM_DMIRROR_EXCLUSIVE => Request::Exclusive,
+                    p::HMM_DMIRROR_CHECK_EXCLUSIVE => Request::CheckExclusive,
+                    p::HMM_DMIRROR_RELEASE => Request::Release,
+                    p::HMM_DMIRROR_FLAGS => Request::Flags,
+                    p::HMM_DMIRROR_READ_UNLOCKED => Request::ReadUnlocked,
+                    _ => return None,
+                }
+            }
+            Abi::Mainline => {
+                use uapi::mainline as m;
+                match cmd {
+                    m::HMM_DMIRROR_READ => Request::Read,
+                    m::HMM_DMIRROR_WRITE => Request::Write,
+                    m::HMM_DMIRROR_MIGRATE_TO_DEV => Request::MigrateToDev,
+                    m::HMM_DMIRROR_MIGRATE_TO_SYS => Request::MigrateToSys,
+                    m::HMM_DMIRROR_SNAPSHOT => Request::Snapshot,
+                    m::HMM_DMIRROR_EXCLUSIVE => Request::Exclusive,
+                    m::HMM_DMIRROR_CHECK_EXCLUSIVE => Request::CheckExclusive,
+                    m::HMM_DMIRROR_RELEASE => Request::Release,
+                    m::HMM_DMIRROR_FLAGS => Request::Flags,
+                    m::HMM_DMIRROR_READ_UNLOCKED => Request::ReadUnlocked,
+                    _ => return None,
+                }
+            }
+        })
+    }
+}
+
+/// A command whose range passed the entry checks.
+pub(crate) struct Cmd {
+    /// The command as copied in; `cpages` and `faults` are outputs.
+    pub(crate) raw: hmm_dmirror_cmd,
+    /// `addr`, page aligned.
+    pub(crate) start: usize,
+    /// `addr + npages * PAGE_SIZE`, without overflow.
+    pub(crate) end: usize,
+}
+
+impl Cmd {
+    /// `npages * PAGE_SIZE`.
+    pub(crate) fn size(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// The user buffer `ptr`, `len` bytes.
+    pub(crate) fn user_buf(&self, len: usize) -> UserSlice {
+        UserSlice::new(UserPtr::from_addr(self.raw.ptr as usize), len)
+    }
+}
+
+const CMD_SIZE: usize = core::mem::size_of::<hmm_dmirror_cmd>();
+
+fn decode_cmd(b: &[u8; CMD_SIZE]) -> hmm_dmirror_cmd {
+    let f = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[i * 8..i * 8 + 8]);
+        u64::from_ne_bytes(w)
+    };
+    hmm_dmirror_cmd {
+        addr: f(0),
+        ptr: f(1),
+        npages: f(2),
+        cpages: f(3),
+        faults: f(4),
+    }
+}
+
+fn encode_cmd(c: &hmm_dmirror_cmd) -> [u8; CMD_SIZE] {
+    let mut b = [0u8; CMD_SIZE];
+    for (i, v) in [c.addr, c.ptr, c.npages, c.cpages, c.faults]
+        .iter()
+        .enumerate()
+    {
+        b[i * 8..i * 8 + 8].copy_from_slice(&v.to_ne_bytes());
+    }
+    b
+}
+
+/// Handles one ioctl on an open file.
+pub(crate) fn dispatch(d: &Dmirror, abi: Abi, command: u32, arg: usize) -> Result<isize> {
+    let (mut reader, mut writer) =
+        UserSlice::new(UserPtr::from_addr(arg), CMD_SIZE).reader_writer();
+    let mut bytes = [0u8; CMD_SIZE];
+    reader.read_slice(&mut bytes).map_err(|_| EFAULT)?;
+    let mut raw = decode_cmd(&bytes);
+
+    // `addr` not page aligned.
+    if raw.addr % PAGE_SIZE as u64 != 0 {
+        return Err(EINVAL);
+    }
+    // `addr + npages * PAGE_SIZE` overflows, or `npages == 0`.
+    let end = raw
+        .npages
+        .checked_mul(PAGE_SIZE as u64)
+        .and_then(|size| raw.addr.checked_add(size))
+        .filter(|&end| end > raw.addr)
+        .ok_or(EINVAL)?;
+    let end = usize::try_from(end).map_err(|_| EINVAL)?;
+    raw.cpages = 0;
+    raw.faults = 0;
+    let req = Request::decode(abi, command).ok_or(EINVAL)?;
+    let mut cmd = Cmd {
+        start: raw.addr as usize,
+        end,
+        raw,
+    };
+
+    match req {
+        Request::Read => read::read(d, &mut cmd),
+        Request::Write => write::write(d, &mut cmd),
+        Request::MigrateToDev => migrate_to_dev::migrate_to_dev(d, &mut cmd),
+        Request::MigrateOnFaultToDev => migrate_on_fault::migrate_on_fault_to_dev(d, &mut cmd),
+        Request::MigrateToSys => migrate_to_sys::migrate_to_sys(d, &mut cmd),
+        Request::Snapshot => snapshot::snapshot(d, &mut cmd),
+        Request::Exclusive => exclusive::exclusive(d, &mut cmd),
+        Request::CheckExclusive => exclusive::check_exclusive(d, &mut cmd),
+        Request::Release => release::release(d, &mut cmd),
+        Request::Flags => flags::flags(d, &mut cmd),
+        Request::ReadUnlocked => read_unlocked::read_unlocked(d, &mut cmd),
+    }?;
+
+    writer
+        .write_slice(&encode_cmd(&cmd.raw))
+        .map_err(|_| EFAULT)?;
+    Ok(0)
+}

@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The device's side of migrations, shared by the requests and the CPU fault path:
+//! allocating and filling destination pages and mapping the result in the device page
+//! table (C: `dmirror_migrate_alloc_and_copy`, `dmirror_migrate_finalize_and_map`,
+//! `dmirror_devmem_fault_alloc_and_copy`).
+
+use crate::devmem::{backing_page, DeviceMem};
+use crate::dmirror::Dmirror;
+use crate::hmm::migrate_vma::{MigrateVma, NewPage, Select};
+use crate::hmm::mmap::MmapRead;
+use crate::hmm::page::{PageKind, PageRef, PAGE_SHIFT, PAGE_SIZE, PMD_NR};
+use crate::pt::{TAG_READ, TAG_WRITE};
+use kernel::{mm::virt::VmaRef, prelude::*};
+
+/// The `MIGRATE_VMA_SELECT_*` flag for a device's memory (C: `dmirror_select_device`).
+pub(crate) fn select_device(dev: &DeviceMem) -> Select {
+    if dev.is_private() {
+        Select::DEVICE_PRIVATE
+    } else {
+        Select::DEVICE_COHERENT
+    }
+}
+
+/// Fills device page `dst` (its backing memory) from `src`, or zeroes it.
+fn fill(dev: &DeviceMem, dst: &PageRef<'_>, src: Option<PageRef<'_>>) -> Result {
+    let chunk = dev.chunk_of(dst).ok_or(EINVAL)?;
+    let back = backing_page(chunk, dst).ok_or(EINVAL)?;
+    match src {
+        Some(s) => back.copy_from(&s),
+        None => back.clear(),
+    }
+    Ok(())
+}
+
+/// Allocates device pages for the collected system pages of `m` and copies them
+/// (C: `dmirror_migrate_alloc_and_copy`). A PMD-sized source gets a PMD-sized device
+/// folio; if that allocation fails (or FAIL_ALLOC asked it to), the range is split into
+/// single device pages.
+pub(crate) fn alloc_and_copy_to_dev(d: &Dmirror, m: &mut MigrateVma<'_>) {
+    let dev = &d.dev;
+    let (src, mut dst) = m.split();
+    let n = src.len();
+    let mut i = 0;
+    while i < n {
+        let e = src.get(i);
+        if !e.migrate() {
+            i += 1;
+            continue;
+        }
+        let large = e.compound();
+        let write = e.write();
+        // `spage` is None for an unpopulated pte (or the zero page): the device page is
+        // zeroed.
+        let spage = src.page(i);
+        if let Some(sp) = &spage {
+            if !matches!(sp.kind(), PageKind::System | PageKind::Zero) {
+                pr_debug!("page already in device, spage pfn: {:#x}\n", sp.pfn());
+                i += 1;
+                continue;
+            }
+        }
+        let dpage = if d.take_fail_alloc() {
+            None
+        } else {
+            dev.alloc_page(d.token(), large).ok()
+        };
+
+        let Some(dp) = dpage else {
+            if !large {
+                i += 1;
+                continue;
+            }
+            // Split: one device page per source page.
+            let nr = match &spage {
+                Some(sp) => 1usize << sp.folio_order(),
+                None => PMD_NR,
+            };
+            for k in 0..nr {
+                if i + k >= n {
+                    break;
+                }
+                let Ok(small) = dev.alloc_page(d.token(), false) else {
+                    // Out of device memory: the rest of the folio stays in system memory.
+                    break;
+                };
+                let from = spage.as_ref().and_then(|sp| sp.folio_page(k));
+                if fill(dev, &small.page.page(), from).is_err() {
+                    break;
+                }
+                dst.set(i + k, small.page, write, false);
+            }
+            i += nr;
+            continue;
+        };
+
+        if large && dp.order > 0 {
+            let nr = 1usize << dp.order;
+            let head = dp.page.page();
+            let mut ok = true;
+            for k in 0..nr {
+                let from = spage.as_ref().and_then(|sp| sp.folio_page(k));
+                let Some(dk) = head.folio_page(k) else {
+                    ok = false;
+                    break;
+                };
+                if fill(dev, &dk, from).is_err() {
+                    ok = false;
+                    break;
+                }
+            }
+            if ok {
+                dst.set(i, dp.page, write, true);
+            }
+            i += nr;
+            continue;
+        }
+
+        if fill(dev, &dp.page.page(), spage).is_ok() {
+            dst.set(i, dp.page, write, false);
+        }
+        i += 1;
+    }
+}
+
+/// Maps the device pages that `m` migrated into the device page table
+/// (C: `dmirror_migrate_finalize_and_map`); call after `pages()`, before finalize.
+pub(crate) fn finalize_and_map(d: &Dmirror, m: &MigrateVma<'_>) -> Result {
+    let first = m.start() >> PAGE_SHIFT;
+    let mut pt = d.pt().lock();
+    for i in 0..m.npages() {
+        if !m.src(i).migrate() {
+            continue;
+        }
+        let Some(dpage) = m.dst_page(i) else {
+            continue;
+        };
+        let dst = m.dst(i);
+        let nr = if dst.compound() {
+            1usize << dpage.folio_order()
+        } else {
+            1
+        };
+        if first + i + nr > first + m.npages() {
+            pr_warn!("device folio beyond the migrated range\n");
+        }
+        let chunk = d.dev.chunk_of(&dpage).ok_or(EINVAL)?;
+        for k in 0..nr {
+            let Some(dk) = dpage.folio_page(k) else { break };
+            let back = backing_page(chunk, &dk).ok_or(EINVAL)?;
+            let tag = if dst.write() { TAG_WRITE } else { TAG_READ };
+            pt.map(first + i + k, back, tag)?;
+        }
+    }
+    Ok(())
+}
+
+/// Migrates `[start, end)` of `vma` from system to device memory and maps it in the
+/// device page table: one iteration of C's `dmirror_migrate_to_device` loop.
+pub(crate) fn migrate_window_to_dev(
+    d: &Dmirror,
+    lock: &MmapRead<'_>,
+    vma: &VmaRef,
+    start: usize,
+    end: usize,
+) -> Result {
+    let mut m = MigrateVma::setup(
+        lock,
+        vma,
+        start,
+        end,
+        d.owner(),
+        Select::SYSTEM.with(Select::COMPOUND),
+    )?;
+    alloc_and_copy_to_dev(d, &mut m);
+    m.pages();
+    // As in C, a failure to map some pages in the device page table is not fatal: the
+    // read-back faults them in.
+    let _ = finalize_and_map(d, &m);
+    m.finalize();
+    Ok(())
+}
+
+/// Walks `[start, end)` vma by vma, in windows of at most `PTRS_PER_PTE` pages, under the
+/// mmap read lock `lock`; `EINVAL` at an address without a readable vma (C: the loops of
+/// `dmirror_migrate_to_device` and `dmirror_migrate_to_system`).
+pub(crate) fn for_each_vma_window(
+    lock: &MmapRead<'_>,
+    start: usize,
+    end: usize,
+    mut f: impl FnMut(&VmaRef, usize, usize) -> Result,
+) -> Result {
+    let window = (kernel::bindings::PTRS_PER_PTE as usize) << PAGE_SHIFT;
+    let mut addr = start;
+    while addr < end {
+        let vma = lock.vma_lookup(addr).ok_or(EINVAL)?;
+        if vma.flags() & kernel::bindings::VM_READ == 0 {
+            return Err(EINVAL);
+        }
+        let next = core::cmp::min(core::cmp::min(end, addr + window), vma.end());
+        f(vma, addr, next)?;
+        addr = next;
+    }
+    Ok(())
+}
+
+/// Allocates system pages for the collected device pages of `m` and copies them back;
+/// erases the device page table entries of `d` (the requester, or the file that owns the
+/// pages for a CPU fault) (C: `dmirror_devmem_fault_alloc_and_copy`). `ENOMEM` means
+/// `VM_FAULT_OOM`; the caller then finalizes without migrating.
+pub(crate) fn alloc_and_copy_to_sys(
+    dev: &DeviceMem,
+    d: Option<&Dmirror>,
+    m: &mut MigrateVma<'_>,
+    vma: &VmaRef,
+) -> Result {
+    let start = m.start();
+    let (src, mut dst) = m.split();
+    let n = src.len();
+    let mut i = 0;
+    while i < n {
+        let e = src.get(i);
+        let Some(spage) = src.page(i) else {
+            i += 1;
+            continue;
+        };
+        if !e.migrate() {
+            i += 1;
+            continue;
+        }
+        let chunk = match spage.kind() {
+            PageKind::DevicePrivate(_) | PageKind::DeviceCoherent(_) => dev.chunk_of(&spage),
+            _ => None,
+        };
+        let Some(chunk) = chunk else {
+            pr_warn!("not a page of this device: pfn {:#x}\n", spage.pfn());
+            i += 1;
+            continue;
+        };
+        // Only a compound entry migrates the whole folio; a PTE-mapped page of a large
+        // device folio (not split yet) migrates alone.
+        let order = if e.compound() { spage.folio_order() } else { 0 };
+        let nr = 1usize << order;
+        let write = e.write();
+        let addr = start + (i << PAGE_SHIFT);
+        let fail = d.is_some_and(|d| d.take_fail_alloc());
+        let new = if fail {
+            None
+        } else {
+            NewPage::alloc_system(order, Some((vma, addr))).ok()
+        };
+        if new.is_none() && order == 0 {
+            return Err(ENOMEM);
+        }
+        let erase = |k: usize| {
+            if let Some(d) = d {
+                d.pt().lock().unmap((addr >> PAGE_SHIFT) + k);
+            }
+        };
+        match new {
+            Some(dp) => {
+                let head = dp.page();
+                for k in 0..nr {
+                    let (Some(sk), Some(dk)) = (spage.folio_page(k), head.folio_page(k)) else {
+                        break;
+                    };
+                    let from = backing_page(chunk, &sk).ok_or(EINVAL)?;
+                    erase(k);
+                    dk.copy_from(&from);
+                }
+                dst.set(i, dp, write, order > 0);
+            }
+            None => {
+                // Try with smaller pages if the large allocation fails.
+                for k in 0..nr {
+                    let Some(sk) = spage.folio_page(k) else { break };
+                    let small = NewPage::alloc_system(0, Some((vma, addr + k * PAGE_SIZE)))?;
+                    let from = backing_page(chunk, &sk).ok_or(EINVAL)?;
+                    erase(k);
+                    small.page().copy_from(&from);
+                    dst.set(i + k, small, write, false);
+                }
+            }
+        }
+        i += nr;
+    }
+    Ok(())
+}
