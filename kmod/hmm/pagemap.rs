@@ -379,15 +379,17 @@ impl<T: PagemapOps> DevPagemap<T> {
         }
         // SAFETY: By the type invariant the pfn has a `struct page` while `self` lives.
         let page = unsafe { PageRef::from_pfn(free.pfn) };
+        // The page itself becomes the head of the new folio. Not `page_folio(page)`: a free
+        // page split off a free PMD-sized run (see `FreeLists::pop`) still carries the
+        // stale compound head of the earlier large folio, so `page_folio` would name that
+        // folio's head (maybe in use) and re-initialise it instead of this page, once per
+        // page allocated from the run (a refcount underflow, and the chunk can never be
+        // unmapped). `zone_device_page_init` clears the stale compound metadata itself.
+        let folio = page.as_ptr().cast::<bindings::folio>();
         // SAFETY: The token proves that the pages are free (refcount zero, not mapped), so
-        // they may be (re)initialised as a folio of this pagemap.
-        unsafe {
-            bindings::zone_device_folio_init(
-                bindings::page_folio(page.as_ptr()),
-                self.pgmap.get(),
-                order,
-            )
-        };
+        // they may be (re)initialised as a folio of this pagemap headed by `page`
+        // (`struct folio` starts with its head `struct page`).
+        unsafe { bindings::zone_device_folio_init(folio, self.pgmap.get(), order) };
         // SAFETY: `zone_device_folio_init` returns the folio locked with one reference,
         // which we hand to the caller.
         Ok(unsafe { NewPage::from_raw(core::ptr::NonNull::new(page.as_ptr()).ok_or(EINVAL)?) })
