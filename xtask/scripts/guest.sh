@@ -1,7 +1,7 @@
 #!/bin/bash
 # Runs inside the lab VM (virtme-ng, host filesystem visible). Sets the guest up, loads the
 # chosen driver, runs the command, unloads the driver.
-# Usage: guest.sh RUNDIR   (RUNDIR/params is sourced: KO MODARGS THP HUGEPAGES PRIVATE_TMP CWD CMD)
+# Usage: guest.sh RUNDIR   (RUNDIR/params is sourced: KO MODARGS THP HUGEPAGES PRIVATE_TMP WS CWD CMD)
 # Writes RUNDIR/output (the command's output) and RUNDIR/rc (the command's exit code, or
 # the driver load/unload failure).
 set -u
@@ -15,9 +15,22 @@ say() { echo "[lab] $*" | tee -a "$out"; echo "[lab] $*" > /dev/kmsg; }
 mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug
 # The suites make O_TMPFILE files in /tmp, which the guest's 9p view of the host does not
 # support: with PRIVATE_TMP=1 (lab test) the guest gets its own tmpfs /tmp and /var/tmp.
+# Paths under /tmp that the run needs (a checkout in /tmp, the run directory) are bound back
+# into the new /tmp from the host's view.
 if [ "$PRIVATE_TMP" = 1 ]; then
+    mkdir -p /run/lab-host-tmp
+    mount --bind /tmp /run/lab-host-tmp
     mount -t tmpfs -o size=1G tmpfs /tmp
     mount -t tmpfs -o size=1G tmpfs /var/tmp
+    for p in "$WS" "$run" "$CWD"; do
+        case "$p" in
+            /tmp/*)
+                if ! mountpoint -q "$p"; then
+                    mkdir -p "$p"
+                    mount --bind "/run/lab-host-tmp/${p#/tmp/}" "$p"
+                fi ;;
+        esac
+    done
 fi
 echo "$THP" > /sys/kernel/mm/transparent_hugepage/enabled
 echo "$HUGEPAGES" > /proc/sys/vm/nr_hugepages
@@ -28,7 +41,7 @@ if [ -n "$KO" ]; then
     say "insmod $KO $MODARGS"
     # shellcheck disable=SC2086
     if ! insmod "$KO" $MODARGS >> "$out" 2>&1; then
-        say "driver load failed"; echo 3 > "$run/rc"; exit 3
+        say "driver load failed"; echo 3 > "$run/rc"; sync; exit 3
     fi
     say "devices: $(ls /dev/hmm_dmirror* 2>/dev/null | tr '\n' ' ')"
 fi

@@ -72,12 +72,13 @@ impl VmRun<'_> {
     pub fn run(&self) -> Result<VmResult> {
         std::fs::create_dir_all(&self.dir)?;
         let params = format!(
-            "KO={}\nMODARGS={}\nTHP={}\nHUGEPAGES={}\nPRIVATE_TMP={}\nCWD={}\nCMD=({})\n",
+            "KO={}\nMODARGS={}\nTHP={}\nHUGEPAGES={}\nPRIVATE_TMP={}\nWS={}\nCWD={}\nCMD=({})\n",
             shell_quote(&self.ko.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
             shell_quote(&self.modargs),
             shell_quote(&self.thp),
             self.hugepages,
             u8::from(self.private_tmp),
+            shell_quote(&cache::workspace().display().to_string()),
             shell_quote(&std::env::current_dir()?.display().to_string()),
             self.cmd.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" "),
         );
