@@ -104,7 +104,7 @@ pub fn verdict(results: &[(String, Outcome)], known: &[Known], rc: i32) -> i32 {
         return if rc == 0 { 1 } else { rc };
     }
     if rc == 1 && unexpected == 0 && !fail.is_empty() {
-        println!("lab: every failure is a known failure of the reference driver: exit 0");
+        println!("lab: every failure is listed, with its reason, in xtask/known-failures.txt: exit 0");
         return 0;
     }
     rc

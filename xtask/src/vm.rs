@@ -171,6 +171,8 @@ pub fn accel(vng: &Path, tree: &Path, root: &Path) -> Result<bool> {
         return Ok(s.trim() == "kvm");
     }
     let stage = Stage::start("KVM probe: boot with KVM, 60 s limit");
+    // KVM that hangs is cut at 60 s; the TCG check gets 600 s (a debug kernel with KASAN on
+    // a loaded host takes minutes to reach init under TCG).
     let probe = |kvm: bool| -> Result<VmResult> {
         VmRun {
             vng,
@@ -182,7 +184,7 @@ pub fn accel(vng: &Path, tree: &Path, root: &Path) -> Result<bool> {
             thp: "madvise".into(),
             hugepages: 0,
             cmd: vec!["true".into()],
-            timeout: Duration::from_secs(60),
+            timeout: Duration::from_secs(if kvm { 60 } else { 600 }),
             stream: false,
             private_tmp: false,
         }
