@@ -1,0 +1,121 @@
+//! `hmm-robust`: the robustness battery for the HMM test device (issue #8).
+//!
+//! - `fuzz --seed S --requests N [--abi patched|mainline]`: random and edge-case requests,
+//!   every result a declared errno, the process's memory checked against a shadow copy.
+//! - `stress --seed S --seconds T [--threads K]`: concurrent migrations, device reads and
+//!   writes, snapshots, exclusive access, mm operations, CPU touches, a forked child,
+//!   close-while-busy, two files on one device and RELEASE under load; contents verified.
+//! - `hold`, `smoke`: lifecycle helpers for `xtask/scripts/robust-guest.sh`.
+//!
+//! Every run prints one machine-readable summary line (`hmm-robust fuzz: …` /
+//! `hmm-robust stress: …`) and exits 1 on any failure. See README.md.
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use hmm_dmirror::Abi;
+use std::path::PathBuf;
+use std::time::Duration;
+
+mod arena;
+mod fuzz;
+mod life;
+mod stats;
+mod stress;
+mod sys;
+
+#[derive(Parser)]
+#[command(name = "hmm-robust", about = "Robustness battery for /dev/hmm_dmirrorN")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Seeded request fuzzer; reproducible from its seed.
+    Fuzz {
+        /// PRNG seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Requests to issue.
+        #[arg(long, default_value_t = 100_000)]
+        requests: u64,
+        /// ABI the driver speaks (patched, mainline).
+        #[arg(long, default_value = "patched")]
+        abi: Abi,
+        /// Device numbers to fuzz (those of 2 and 3 that do not exist are skipped).
+        #[arg(long, value_delimiter = ',', default_value = "0,1,2,3")]
+        devices: Vec<u32>,
+        /// Fuzz this file instead of the devices (host check: /dev/null).
+        #[arg(long)]
+        path: Option<String>,
+    },
+    /// Concurrency stress for a bounded time; contents verified at the end.
+    Stress {
+        /// PRNG seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Duration in seconds.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Worker threads.
+        #[arg(long, default_value_t = 4)]
+        threads: usize,
+        /// ABI the driver speaks.
+        #[arg(long, default_value = "patched")]
+        abi: Abi,
+        /// No forked child.
+        #[arg(long)]
+        no_fork: bool,
+        /// No RELEASE thread.
+        #[arg(long)]
+        no_release: bool,
+    },
+    /// Keep files / a device mapping / device pages alive (see robust-guest.sh).
+    Hold {
+        /// What to hold.
+        #[arg(long, value_enum)]
+        what: life::What,
+        /// Handshake directory (ready1, go1, ready2, go2).
+        #[arg(long)]
+        dir: PathBuf,
+        /// ABI.
+        #[arg(long, default_value = "patched")]
+        abi: Abi,
+        /// Seconds to wait for each go file.
+        #[arg(long, default_value_t = 300)]
+        limit: u64,
+    },
+    /// Migrate, read back and touch 16 pages on every device.
+    Smoke {
+        /// ABI.
+        #[arg(long, default_value = "patched")]
+        abi: Abi,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let r: Result<bool> = match cli.cmd {
+        Cmd::Fuzz { seed, requests, abi, devices, path } => {
+            fuzz::run(&fuzz::Opts { seed, requests, abi, devices, path })
+        }
+        Cmd::Stress { seed, seconds, threads, abi, no_fork, no_release } => stress::run(&stress::Opts {
+            seed,
+            seconds,
+            threads,
+            abi,
+            fork: !no_fork,
+            release: !no_release,
+        }),
+        Cmd::Hold { what, dir, abi, limit } => life::hold(what, &dir, abi, Duration::from_secs(limit)),
+        Cmd::Smoke { abi } => life::smoke(abi),
+    };
+    match r {
+        Ok(true) => std::process::exit(0),
+        Ok(false) => std::process::exit(1),
+        Err(e) => {
+            eprintln!("hmm-robust: error: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}
