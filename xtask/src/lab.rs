@@ -50,6 +50,8 @@ pub enum LabCmd {
     },
     /// Benchmark the C driver and the Rust module in one boot (hmm-bench): CSV, plots, Rust/C table.
     Bench(crate::bench::BenchOpts),
+    /// Robustness battery (hmm-robust fuzz, stress, lifecycle) against both drivers in one boot.
+    Robust(crate::robust::RobustOpts),
 }
 
 /// The driver loaded in the guest.
@@ -199,6 +201,7 @@ pub fn run(cmd: LabCmd) -> Result<i32> {
             Ok(tap::verdict(&results, &known, rc))
         }
         LabCmd::Bench(o) => crate::bench::run(o),
+        LabCmd::Robust(o) => crate::robust::run(o),
         LabCmd::Compare { vm, args } => {
             if vm.driver != Driver::C {
                 bail!("compare runs both suites against the C driver (--driver c)");

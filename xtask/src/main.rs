@@ -16,6 +16,7 @@ mod kmod;
 mod lab;
 mod logscan;
 mod progress;
+mod robust;
 mod selftest;
 mod suite;
 mod tap;

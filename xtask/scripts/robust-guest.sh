@@ -1,0 +1,158 @@
+#!/bin/bash
+# Runs inside the lab VM, booted with no driver by `cargo xtask lab robust` (as guest.sh's
+# command): for each driver in turn, the C reference then the Rust module, load it and run
+# the robustness battery (hmm-robust fuzz, hmm-robust stress, lifecycle checks), unload it.
+# Usage: robust-guest.sh OUTDIR HMM_ROBUST C_KO RUST_KO SEED REQUESTS SECONDS THREADS BUDGET CYCLES
+#   RUST_KO empty: the Rust module is not available (the host says why); only C runs.
+#   BUDGET: seconds one step (fuzz, stress) may take before it is killed.
+# Writes OUTDIR/{c,rust}.summary (key=value lines, appended step by step so a crash keeps
+# what was done), OUTDIR/{c,rust}.{fuzz,stress,life}.log. Markers "[robust] === LABEL: begin"
+# and "[robust] === LABEL: end" go to /dev/kmsg so the console log can be split per driver.
+set -u
+out=$1 bin=$2 c_ko=$3 rust_ko=$4 seed=$5 requests=$6 seconds=$7 threads=$8 budget=$9 cycles=${10}
+spm="spm_addr_dev0=0x100000000 spm_addr_dev1=0x110000000"
+say() { echo "[robust] $*"; echo "[robust] $*" > /dev/kmsg; }
+
+loaded() { grep -q "^$1 " /proc/modules; }
+
+# wait_file PATH SECONDS PID: wait until PATH exists (0), the holder PID died (1) or the time ran out (2).
+wait_file() {
+    local i=0
+    while [ ! -e "$1" ]; do
+        kill -0 "$3" 2>/dev/null || { [ -e "$1" ] && return 0; return 1; }
+        i=$((i + 1))
+        [ "$i" -gt $(( $2 * 10 )) ] && return 2
+        sleep 0.1
+    done
+    return 0
+}
+
+# LABEL KO ABI MODARGS...
+one() {
+    local label=$1 ko=$2 abi=$3
+    shift 3
+    local name sum log rc line d hp
+    name=$(basename "$ko" .ko)
+    sum=$out/$label.summary
+    : > "$sum"
+    sync
+    echo 3 > /proc/sys/vm/drop_caches
+    say "=== $label: begin (insmod $ko $*)"
+    if ! insmod "$ko" "$@"; then
+        say "$label: driver load failed"
+        echo "load=failed" >> "$sum"
+        say "=== $label: end"
+        return
+    fi
+    echo "load=ok" >> "$sum"
+    say "$label: devices $(ls /dev/hmm_dmirror* 2>/dev/null | tr '\n' ' ')"
+
+    # 1. The fuzzer.
+    log=$out/$label.fuzz.log
+    say "$label: fuzz --seed $seed --requests $requests --abi $abi"
+    timeout -k 10 "$budget" "$bin" fuzz --seed "$seed" --requests "$requests" --abi "$abi" > "$log" 2>&1
+    rc=$?
+    line=$(grep '^hmm-robust fuzz: .*result=' "$log" | tail -1)
+    grep -E '^(  |problem:|hmm-robust)' "$log" | tail -120
+    say "$label: fuzz exit code $rc"
+    { echo "fuzz_rc=$rc"; echo "fuzz_line=$line"; } >> "$sum"
+
+    # 2. The stress (threads, a forked child, close-while-busy, two files, RELEASE under load).
+    log=$out/$label.stress.log
+    say "$label: stress --seed $seed --seconds $seconds --threads $threads --abi $abi"
+    timeout -k 10 "$budget" "$bin" stress --seed "$seed" --seconds "$seconds" --threads "$threads" --abi "$abi" > "$log" 2>&1
+    rc=$?
+    line=$(grep '^hmm-robust stress: .*result=' "$log" | tail -1)
+    grep -E '^(operations|problem:|hmm-robust)' "$log" | tail -60
+    say "$label: stress exit code $rc"
+    { echo "stress_rc=$rc"; echo "stress_line=$line"; } >> "$sum"
+
+    # 3. Lifecycle. rmmod while a file is open / while the device file is mapped: refused.
+    log=$out/$label.life.log
+    : > "$log"
+    for what in fd mmap; do
+        d=$(mktemp -d)
+        "$bin" hold --what "$what" --dir "$d" --abi "$abi" >> "$log" 2>&1 &
+        hp=$!
+        if wait_file "$d/ready1" 300 "$hp"; then
+            if rmmod "$name" >> "$log" 2>&1; then
+                say "$label: rmmod with a $what held: UNLOADED (must be refused)"
+                echo "life_$what=UNLOADED" >> "$sum"
+            else
+                say "$label: rmmod with a $what held: refused"
+                echo "life_$what=refused" >> "$sum"
+            fi
+            touch "$d/go1"
+        else
+            say "$label: hold $what did not get ready"
+            echo "life_$what=holder-failed" >> "$sum"
+        fi
+        wait "$hp"
+        echo "hold $what exit code $?" >> "$log"
+        loaded "$name" || insmod "$ko" "$@" >> "$log" 2>&1
+        rm -rf "$d"
+    done
+    # Device pages mapped in a live process: with the files open (refused), then with the
+    # files closed (refused or a clean unload); the pages must read back right either way.
+    d=$(mktemp -d)
+    "$bin" hold --what pages --dir "$d" --abi "$abi" >> "$log" 2>&1 &
+    hp=$!
+    if wait_file "$d/ready1" 300 "$hp"; then
+        if rmmod "$name" >> "$log" 2>&1; then
+            echo "life_pages_open=UNLOADED" >> "$sum"
+        else
+            echo "life_pages_open=refused" >> "$sum"
+        fi
+        touch "$d/go1"
+        if wait_file "$d/ready2" 300 "$hp"; then
+            if loaded "$name"; then
+                if rmmod "$name" >> "$log" 2>&1; then
+                    echo "life_pages_closed=unloaded" >> "$sum"
+                else
+                    echo "life_pages_closed=refused" >> "$sum"
+                fi
+            fi
+            touch "$d/go2"
+        fi
+    else
+        echo "life_pages_open=holder-failed" >> "$sum"
+    fi
+    wait "$hp"
+    rc=$?
+    echo "hold pages exit code $rc" >> "$log"
+    if [ "$rc" = 0 ]; then echo "life_pages_verify=ok" >> "$sum"; else echo "life_pages_verify=FAIL($rc)" >> "$sum"; fi
+    say "$label: lifecycle: $(grep '^life_' "$sum" | tr '\n' ' ')"
+    rm -rf "$d"
+    # Load/unload cycles, each with a migrate-and-verify round trip.
+    local ok=0 i
+    for i in $(seq 1 "$cycles"); do
+        if loaded "$name" && ! rmmod "$name" >> "$log" 2>&1; then
+            echo "cycle $i: rmmod failed" >> "$log"
+            break
+        fi
+        insmod "$ko" "$@" >> "$log" 2>&1 || { echo "cycle $i: insmod failed" >> "$log"; break; }
+        "$bin" smoke --abi "$abi" >> "$log" 2>&1 && ok=$((ok + 1))
+    done
+    echo "life_cycles=$ok/$cycles" >> "$sum"
+    cat "$log"
+    if loaded "$name"; then
+        if rmmod "$name"; then echo "unload=ok" >> "$sum"; else echo "unload=failed" >> "$sum"; say "$label: unload failed"; fi
+    else
+        echo "unload=ok" >> "$sum"
+    fi
+    say "=== $label: end"
+    sync
+}
+
+rm -f "$out"/c.* "$out"/rust.*
+echo 64 > /proc/sys/vm/nr_hugepages
+say "kernel $(uname -r), thp=$(cat /sys/kernel/mm/transparent_hugepage/enabled), hugepages=$(cat /proc/sys/vm/nr_hugepages), $(nproc) CPUs, $(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo)"
+# shellcheck disable=SC2086 # $spm is two parameters
+one c "$c_ko" mainline $spm
+if [ -n "$rust_ko" ]; then
+    # shellcheck disable=SC2086
+    one rust "$rust_ko" patched $spm abi=patched
+else
+    say "rust: no module given, skipped"
+fi
+exit 0

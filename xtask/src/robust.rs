@@ -1,0 +1,329 @@
+//! `cargo xtask lab robust`: the robustness battery (hmm-robust) against the C driver and the
+//! Rust module in ONE boot.
+//!
+//! The guest boots with no driver; `scripts/robust-guest.sh` loads the C reference, runs
+//! `hmm-robust fuzz`, `hmm-robust stress` and the lifecycle checks, unloads it, then does the
+//! same for the Rust module. Back on the host the per-driver summaries are read, the console
+//! is scanned for kernel reports (attributed to the driver whose section they fall in, by the
+//! `[robust] === LABEL: begin` markers the script writes to /dev/kmsg), and a table is
+//! printed. Only the Rust module's failures fail the run; the C driver's are findings.
+use crate::kernel::{self, Profile};
+use crate::progress::{run_logged, Stage};
+use crate::vm::{self, VmRun};
+use crate::{cache, chroot, host, kmod, logscan};
+use anyhow::{bail, Result};
+use clap::Args;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// Options of `lab robust`.
+#[derive(Args, Clone)]
+pub struct RobustOpts {
+    /// Kernel profile (debug: KASAN, PROVE_LOCKING, DEBUG_VM …).
+    #[arg(long, value_enum, default_value = "fast")]
+    profile: Profile,
+    /// Seed of the fuzzer and the stress (default: from the clock; printed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Requests the fuzzer issues per driver.
+    #[arg(long, default_value_t = 100_000)]
+    requests: u64,
+    /// Seconds of stress per driver.
+    #[arg(long, default_value_t = 60)]
+    seconds: u64,
+    /// Stress worker threads.
+    #[arg(long, default_value_t = 4)]
+    threads: usize,
+    /// Load/unload cycles per driver.
+    #[arg(long, default_value_t = 3)]
+    cycles: u32,
+    /// Run the battery against the C driver only.
+    #[arg(long)]
+    c_only: bool,
+    /// Seconds one step (fuzz, stress) may take in the guest before it is killed
+    /// (default: 1200, or 3000 on the debug profile).
+    #[arg(long)]
+    step_timeout: Option<u64>,
+    /// Limit for the whole boot, in seconds (default: 4 step timeouts + 10 minutes).
+    #[arg(long)]
+    timeout: Option<u64>,
+}
+
+fn build_robust(log: &Path) -> Result<PathBuf> {
+    let ws = cache::workspace();
+    let stage = Stage::start("hmm-robust: cargo build --release");
+    let _ = std::fs::remove_file(log);
+    run_logged(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(&ws)
+            .args(["build", "--release", "--quiet", "-p", "hmm-robust", "--bin", "hmm-robust"]),
+        log,
+    )?;
+    let bin = ws.join("target/release/hmm-robust");
+    if !bin.exists() {
+        bail!("{} not built", bin.display());
+    }
+    stage.done();
+    Ok(bin)
+}
+
+fn timestamp() -> String {
+    Command::new("date")
+        .args(["-u", "+%Y%m%d-%H%M%S"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| format!("{}", std::process::id()))
+}
+
+/// `key=value` lines of a summary file.
+fn summary(path: &Path) -> BTreeMap<String, String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .collect()
+}
+
+/// `field=value` of a `hmm-robust …:` summary line.
+fn field<'a>(line: &'a str, name: &str) -> &'a str {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(name).and_then(|r| r.strip_prefix('=')))
+        .unwrap_or("-")
+}
+
+/// Kernel reports per console section ("boot", "c", "rust").
+fn reports_by_driver(console: &Path) -> BTreeMap<String, Vec<(usize, String)>> {
+    let text = String::from_utf8_lossy(&std::fs::read(console).unwrap_or_default()).to_string();
+    let mut starts: Vec<(usize, String)> = Vec::new();
+    for (i, l) in text.lines().enumerate() {
+        if let Some(p) = l.find("[robust] === ") {
+            let rest = &l[p + 13..];
+            if let Some((label, what)) = rest.split_once(':') {
+                if what.trim_start().starts_with("begin") {
+                    starts.push((i + 1, label.trim().to_string()));
+                }
+            }
+        }
+    }
+    let mut by: BTreeMap<String, Vec<(usize, String)>> = BTreeMap::new();
+    for (n, l) in logscan::reports(console) {
+        let sect = starts.iter().rev().find(|(s, _)| *s <= n).map(|(_, l)| l.clone()).unwrap_or_else(|| "boot".into());
+        by.entry(sect).or_default().push((n, l));
+    }
+    by
+}
+
+/// One driver's verdict: (failures, table rows).
+fn judge(s: &BTreeMap<String, String>, reports: usize) -> Vec<String> {
+    let mut fails = Vec::new();
+    let get = |k: &str| s.get(k).map(String::as_str).unwrap_or("");
+    if get("load") != "ok" {
+        fails.push(format!("load: {}", if get("load").is_empty() { "not attempted" } else { get("load") }));
+        return fails;
+    }
+    if get("fuzz_rc") != "0" {
+        fails.push(format!("fuzz exit code {}", get("fuzz_rc")));
+    }
+    if get("stress_rc") != "0" {
+        fails.push(format!("stress exit code {}", get("stress_rc")));
+    }
+    for (k, want) in [("life_fd", "refused"), ("life_mmap", "refused"), ("life_pages_open", "refused"), ("life_pages_verify", "ok")] {
+        if get(k) != want {
+            fails.push(format!("{k}={}", if get(k).is_empty() { "missing" } else { get(k) }));
+        }
+    }
+    if !matches!(get("life_pages_closed"), "unloaded" | "refused") {
+        fails.push(format!("life_pages_closed={}", get("life_pages_closed")));
+    }
+    let cyc = get("life_cycles");
+    if cyc.split_once('/').is_none_or(|(a, b)| a != b) {
+        fails.push(format!("load/unload cycles {cyc}"));
+    }
+    if get("unload") != "ok" {
+        fails.push(format!("unload: {}", get("unload")));
+    }
+    if reports > 0 {
+        fails.push(format!("{reports} kernel report line(s)"));
+    }
+    fails
+}
+
+/// Run `lab robust`; returns the exit code.
+pub fn run(o: RobustOpts) -> Result<i32> {
+    let root = cache::root();
+    std::fs::create_dir_all(&root)?;
+    let hlog = root.join("host.log");
+    host::ensure_packages(&hlog)?;
+    let vng = host::vng(&root, &hlog)?;
+    let ch = chroot::ensure(&root)?;
+    let kernel = kernel::ensure(&root, &ch, o.profile)?;
+    let c_ko = kernel.test_hmm_ko();
+    if !c_ko.exists() {
+        bail!("the C driver {} is missing: run `cargo xtask lab build`", c_ko.display());
+    }
+    let (rust_ko, rust_why) = if o.c_only {
+        (None, "not requested (--c-only)".to_string())
+    } else if !kmod::present() {
+        (None, "kmod/ has no Kbuild yet".to_string())
+    } else {
+        match kmod::build(&ch, &kernel) {
+            Ok(ko) => (Some(ko), String::new()),
+            Err(e) => (None, format!("build failed: {e:#}")),
+        }
+    };
+    if rust_ko.is_none() {
+        eprintln!("==> Rust module NOT available ({rust_why}): the C driver alone");
+    }
+    let bin = build_robust(&root.join("robust-build.log"))?;
+    let kvm = vm::accel(&vng, &kernel.src, &root)?;
+    let accel = if kvm { "kvm" } else { "tcg" };
+    let seed = o.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() % 1_000_000).unwrap_or(1)
+    });
+    let step = o.step_timeout.unwrap_or(if o.profile == Profile::Debug { 3000 } else { 1200 });
+    let timeout = o.timeout.unwrap_or(4 * step + 600);
+    let dir = cache::workspace().join("target/lab/robust").join(timestamp());
+    std::fs::create_dir_all(&dir)?;
+    let cmd: Vec<String> = vec![
+        "bash".into(),
+        cache::xtask_dir().join("scripts/robust-guest.sh").display().to_string(),
+        dir.display().to_string(),
+        bin.display().to_string(),
+        c_ko.display().to_string(),
+        rust_ko.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+        seed.to_string(),
+        o.requests.to_string(),
+        o.seconds.to_string(),
+        o.threads.to_string(),
+        step.to_string(),
+        o.cycles.to_string(),
+    ];
+    eprintln!(
+        "==> boot 7.3.4 ({}, {}, no driver; robust-guest.sh runs C then Rust), seed {seed}, dir {}",
+        kernel.profile.name(),
+        accel.to_uppercase(),
+        dir.display()
+    );
+    let run = VmRun {
+        vng: &vng,
+        tree: &kernel.src,
+        kvm,
+        dir: dir.clone(),
+        ko: None,
+        modargs: String::new(),
+        thp: "madvise".into(),
+        hugepages: 64,
+        cmd,
+        timeout: Duration::from_secs(timeout),
+        stream: true,
+        private_tmp: true,
+    };
+    let r = run.run()?;
+    eprintln!("    guest ran {:.1}s; console log: {}", r.elapsed.as_secs_f64(), r.console.display());
+    let mut code = 0;
+    let mut guest_problem = String::new();
+    match (r.rc, r.timed_out) {
+        (_, true) => guest_problem = format!("the guest did not finish within {timeout} s (killed)"),
+        (None, false) => guest_problem = "the guest gave no exit code (crash or early exit)".into(),
+        (Some(c), false) if c != 0 => guest_problem = format!("the guest script exited {c}"),
+        _ => {}
+    }
+    let by = reports_by_driver(&r.console);
+    let mut drivers = vec![("c", "C driver (test_hmm.ko, mainline ABI)")];
+    if rust_ko.is_some() {
+        drivers.push(("rust", "Rust module (test_hmm_rs.ko, patched ABI)"));
+    }
+    let mut text = format!(
+        "hmm-robust, one boot of Linux 7.3.4 ({} profile, {}), seed {seed}, {} requests, {} s stress × {} threads\n\n",
+        kernel.profile.name(),
+        accel.to_uppercase(),
+        o.requests,
+        o.seconds,
+        o.threads
+    );
+    text.push_str(&format!(
+        "{:<8} {:>9} {:>7} {:>8} {:>6} {:>9} {:>8} {:>10} {:>8} {:>6}  {:<44} {:>7}\n",
+        "driver", "requests", "fuzz", "mism", "stress", "ops", "requests", "pages_ver", "mism", "undecl", "lifecycle (fd/mmap/pages open/closed/verify/cycles)", "reports"
+    ));
+    let mut details = String::new();
+    for (label, what) in &drivers {
+        let s = summary(&dir.join(format!("{label}.summary")));
+        let fl = s.get("fuzz_line").cloned().unwrap_or_default();
+        let sl = s.get("stress_line").cloned().unwrap_or_default();
+        let reps = by.get(*label).cloned().unwrap_or_default();
+        let num = |a: &str, b: &str| -> u64 { a.parse::<u64>().unwrap_or(0) + b.parse::<u64>().unwrap_or(0) };
+        let pages = num(field(&fl, "pages_verified"), field(&sl, "pages_verified"));
+        let life = format!(
+            "{}/{}/{}/{}/{}/{}",
+            s.get("life_fd").map(String::as_str).unwrap_or("-"),
+            s.get("life_mmap").map(String::as_str).unwrap_or("-"),
+            s.get("life_pages_open").map(String::as_str).unwrap_or("-"),
+            s.get("life_pages_closed").map(String::as_str).unwrap_or("-"),
+            s.get("life_pages_verify").map(String::as_str).unwrap_or("-"),
+            s.get("life_cycles").map(String::as_str).unwrap_or("-"),
+        );
+        text.push_str(&format!(
+            "{:<8} {:>9} {:>7} {:>8} {:>6} {:>9} {:>8} {:>10} {:>8} {:>6}  {:<44} {:>7}\n",
+            label,
+            field(&fl, "requests"),
+            field(&fl, "result"),
+            field(&fl, "mismatches"),
+            field(&sl, "seconds"),
+            field(&sl, "ops"),
+            field(&sl, "requests"),
+            pages,
+            field(&sl, "mismatches"),
+            num(field(&fl, "undeclared"), field(&sl, "undeclared")),
+            life,
+            reps.len()
+        ));
+        let fails = judge(&s, reps.len());
+        details.push_str(&format!("\n{what}: {}\n", if fails.is_empty() { "PASS".to_string() } else { format!("FAIL: {}", fails.join("; ")) }));
+        details.push_str(&format!("  fuzz:   {fl}\n  stress: {sl}\n"));
+        details.push_str(&format!("  fuzz errnos: {}\n", field(&fl, "errnos")));
+        details.push_str(&format!("  stress errnos: {}, releases under load: {}, close-while-busy: {}, forked child: {}\n",
+            field(&sl, "errnos"), field(&sl, "releases"), field(&sl, "busy_closes"), field(&sl, "child")));
+        for (n, l) in reps.iter().take(12) {
+            details.push_str(&format!("  kernel report, console line {n}: {l}\n"));
+        }
+        details.push_str(&format!(
+            "  reproduce: cargo xtask lab robust --profile {} --seed {seed} --requests {} --seconds {}{}\n    in the guest: hmm-robust fuzz --seed {seed} --requests {} --abi {} ; hmm-robust stress --seed {seed} --seconds {} --threads {} --abi {}\n",
+            kernel.profile.name(), o.requests, o.seconds, if *label == "c" { " --c-only" } else { "" },
+            o.requests, if *label == "c" { "mainline" } else { "patched" }, o.seconds, o.threads, if *label == "c" { "mainline" } else { "patched" }
+        ));
+        if *label == "rust" && !fails.is_empty() {
+            code = 1;
+        }
+        if *label == "c" && !fails.is_empty() {
+            details.push_str("  (a C-driver failure is a finding about the reference, not a failure of this run)\n");
+        }
+    }
+    if let Some(b) = by.get("boot") {
+        details.push_str(&format!("\nkernel reports before any driver section: {}\n", b.len()));
+        for (n, l) in b.iter().take(5) {
+            details.push_str(&format!("  console line {n}: {l}\n"));
+        }
+    }
+    if rust_ko.is_none() {
+        details.push_str(&format!("\nRust module: NOT run ({rust_why})\n"));
+        if !o.c_only {
+            code = 1;
+        }
+    }
+    if !guest_problem.is_empty() {
+        details.push_str(&format!("\n{guest_problem}; see {}\n", r.console.display()));
+        code = if code == 0 { 125 } else { code };
+    }
+    text.push_str(&details);
+    text.push_str(&format!("\nconsole: {}\nlogs: {}\n", r.console.display(), dir.display()));
+    std::fs::write(dir.join("table.txt"), &text)?;
+    println!("\n{text}");
+    let latest = dir.with_file_name("latest");
+    let _ = std::fs::remove_file(&latest);
+    let _ = std::os::unix::fs::symlink(dir.file_name().unwrap_or_default(), &latest);
+    Ok(code)
+}
