@@ -45,6 +45,8 @@ struct Req {
     loc: CmdLoc,
     /// The entry checks must refuse it.
     must_fail: bool,
+    /// A fresh WRITE source for the mirror at `ptr`.
+    fill: Option<Vec<u8>>,
 }
 
 /// The fuzzer's state.
@@ -161,6 +163,7 @@ impl Fuzz {
             cmd: hmm_dmirror_cmd { addr: addr as u64, ptr: mirror, npages, cpages: 0, faults: 0 },
             loc: CmdLoc::Normal,
             must_fail: false,
+            fill: None,
         };
         let short = |q: Request| q.name().trim_start_matches("HMM_DMIRROR_").to_string();
         match class {
@@ -249,7 +252,7 @@ impl Fuzz {
                     addr
                 };
                 r.cmd.addr = a as u64;
-                r.cmd.npages = [1u64 << 20, 1 << 24, 1 << 31, 1 << 34, 1 << 35][self.rng.usize(..5)];
+                r.cmd.npages = [1u64 << 24, 1 << 28, 1 << 31, 1 << 34, 1 << 35][self.rng.usize(..5)];
                 r.cmd.ptr = self.arena.regions[self.sink].buf as u64;
                 r.kind = format!("huge-npages:{}", short(req));
                 if matches!(req, Request::Release | Request::Flags) {
@@ -274,6 +277,13 @@ impl Fuzz {
                 r.cmd.ptr = (a + self.rng.usize(..8) * ps + if self.rng.bool() { 0 } else { self.rng.usize(..ps) & !7 }) as u64;
                 r.kind = format!("overlap:{}", short(req));
             }
+        }
+        if r.req == Some(Request::Write) && r.cmd.ptr == self.mirror_of(r.cmd.ptr) {
+            // A fresh source: random bytes in the mirror.
+            let n = (r.cmd.npages as usize).min(MIRROR_PAGES);
+            let mut v = vec![0u8; n * ps];
+            self.rng.fill(&mut v);
+            r.fill = Some(v);
         }
         r
     }
@@ -311,11 +321,7 @@ impl Fuzz {
         let mut before: Vec<(usize, Vec<u8>)> = Vec::new();
         let mut sources: Vec<Option<Vec<u8>>> = Vec::new();
         if writes && r.cmd.addr % ps as u64 == 0 {
-            if r.req == Some(Request::Write) && r.cmd.ptr == self.mirror_of(r.cmd.ptr) {
-                // A fresh source: random bytes in the mirror.
-                let n = (r.cmd.npages as usize).min(MIRROR_PAGES);
-                let mut v = vec![0u8; n * ps];
-                self.rng.fill(&mut v);
+            if let Some(v) = r.fill.take() {
                 // SAFETY: the mirror is arena memory, mapped read-write, MIRROR_PAGES long.
                 unsafe { sys::write_mem(r.cmd.ptr as usize, &v) };
             }
@@ -447,6 +453,10 @@ pub struct Opts {
     pub devices: Vec<u32>,
     /// Device path override (host tests: /dev/null).
     pub path: Option<String>,
+    /// Print every request before issuing it (to find the one that hangs or crashes).
+    pub trace: bool,
+    /// Skip the first requests (generated, not issued) when tracing a late one.
+    pub skip: u64,
 }
 
 /// Run the fuzzer; returns whether it passed.
@@ -510,10 +520,28 @@ pub fn run(o: &Opts) -> Result<bool> {
     );
     let fds: Vec<RawFd> = f.devs.iter().map(|d| d.as_raw_fd()).collect();
     for i in 0..o.requests {
-        let fd = fds[f.rng.usize(..fds.len())];
+        let fdi = f.rng.usize(..fds.len());
         let r = f.gen();
-        f.issue(fd, r);
-        if (i + 1) % 10_000 == 0 {
+        if i < o.skip {
+            continue;
+        }
+        if o.trace {
+            eprintln!(
+                "#{i} fd{fdi} {} code={:#x} addr={:#x} ptr={:#x} npages={:#x} loc={:?}",
+                r.kind, r.code, r.cmd.addr, r.cmd.ptr, r.cmd.npages, r.loc
+            );
+        }
+        let desc = format!(
+            "#{i} fd{fdi} {} code={:#x} addr={:#x} ptr={:#x} npages={:#x} loc={:?}",
+            r.kind, r.code, r.cmd.addr, r.cmd.ptr, r.cmd.npages, r.loc
+        );
+        let t = std::time::Instant::now();
+        f.issue(fds[fdi], r);
+        let dt = t.elapsed().as_secs_f64();
+        if dt > 1.0 {
+            eprintln!("  slow request ({dt:.1}s): {desc}");
+        }
+        if (i + 1) % 5_000 == 0 {
             eprintln!("  {} requests, {:.0}s", i + 1, t0.elapsed().as_secs_f64());
         }
     }

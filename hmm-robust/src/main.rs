@@ -48,6 +48,13 @@ enum Cmd {
         /// Fuzz this file instead of the devices (host check: /dev/null).
         #[arg(long)]
         path: Option<String>,
+        /// Print every request before issuing it.
+        #[arg(long)]
+        trace: bool,
+        /// Generate but do not issue the first N requests (with --trace: get to a late one
+        /// fast; contents checks after a skip still hold, nothing was sent).
+        #[arg(long, default_value_t = 0)]
+        skip: u64,
     },
     /// Concurrency stress for a bounded time; contents verified at the end.
     Stress {
@@ -96,8 +103,8 @@ enum Cmd {
 fn main() {
     let cli = Cli::parse();
     let r: Result<bool> = match cli.cmd {
-        Cmd::Fuzz { seed, requests, abi, devices, path } => {
-            fuzz::run(&fuzz::Opts { seed, requests, abi, devices, path })
+        Cmd::Fuzz { seed, requests, abi, devices, path, trace, skip } => {
+            fuzz::run(&fuzz::Opts { seed, requests, abi, devices, path, trace, skip })
         }
         Cmd::Stress { seed, seconds, threads, abi, no_fork, no_release } => stress::run(&stress::Opts {
             seed,

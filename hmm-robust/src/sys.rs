@@ -165,6 +165,7 @@ pub const DECLARED: &[i32] = &[
     libc::EOVERFLOW,
     libc::ERANGE,
     libc::ENODEV,
+    libc::EOPNOTSUPP,
 ];
 
 /// Whether `e` is a declared errno.

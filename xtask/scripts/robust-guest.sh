@@ -3,7 +3,7 @@
 # command): for each driver in turn, the C reference then the Rust module, load it and run
 # the robustness battery (hmm-robust fuzz, hmm-robust stress, lifecycle checks), unload it.
 # Usage: robust-guest.sh OUTDIR HMM_ROBUST C_KO RUST_KO SEED REQUESTS SECONDS THREADS BUDGET CYCLES
-#   RUST_KO empty: the Rust module is not available (the host says why); only C runs.
+#   C_KO / RUST_KO empty: that driver is not run (--rust-only; the Rust module is missing).
 #   BUDGET: seconds one step (fuzz, stress) may take before it is killed.
 # Writes OUTDIR/{c,rust}.summary (key=value lines, appended step by step so a crash keeps
 # what was done), OUTDIR/{c,rust}.{fuzz,stress,life}.log. Markers "[robust] === LABEL: begin"
@@ -12,6 +12,43 @@ set -u
 out=$1 bin=$2 c_ko=$3 rust_ko=$4 seed=$5 requests=$6 seconds=$7 threads=$8 budget=$9 cycles=${10}
 spm="spm_addr_dev0=0x100000000 spm_addr_dev1=0x110000000"
 say() { echo "[robust] $*"; echo "[robust] $*" > /dev/kmsg; }
+
+state() { awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
+
+# step LABEL LOG CMD...: run CMD with output to LOG; past $budget seconds it is declared hung:
+# the kernel stacks and syscalls of its threads are printed (an ioctl shows its request code
+# and cmd pointer), blocked tasks go to the console (sysrq w), and it is killed. Returns the
+# exit code (124: hung and killed, 125: hung and unkillable).
+step() {
+    local label=$1 log=$2 t0 pid t
+    shift 2
+    t0=$(date +%s)
+    "$@" > "$log" 2>&1 &
+    pid=$!
+    while kill -0 "$pid" 2>/dev/null && [ "$(state "$pid")" != Z ]; do
+        if [ $(( $(date +%s) - t0 )) -ge "$budget" ]; then
+            say "$label: $2 still running after ${budget}s: declared hung; kernel stacks of its threads:"
+            for t in /proc/"$pid"/task/*; do
+                echo "--- thread ${t##*/}, state $(awk '/^State:/ {print $2, $3}' "$t/status" 2>/dev/null)"
+                echo "    syscall: $(cat "$t/syscall" 2>/dev/null || echo n/a), wchan: $(cat "$t/wchan" 2>/dev/null || echo n/a)"
+                cat "$t/stack" 2>/dev/null
+            done | tee -a "$log"
+            for c in $(pgrep -P "$pid"); do echo "--- child $c: $(cat /proc/$c/syscall 2>/dev/null)"; cat /proc/$c/stack 2>/dev/null; done | tee -a "$log"
+            [ -w /proc/sysrq-trigger ] && echo w > /proc/sysrq-trigger
+            pkill -KILL -P "$pid" 2>/dev/null
+            kill -KILL "$pid" 2>/dev/null
+            sleep 3
+            if kill -0 "$pid" 2>/dev/null && [ "$(state "$pid")" != Z ]; then
+                say "$label: cannot be killed (stuck in the kernel)"
+                return 125
+            fi
+            wait "$pid"
+            return 124
+        fi
+        sleep 1
+    done
+    wait "$pid"
+}
 
 loaded() { grep -q "^$1 " /proc/modules; }
 
@@ -50,22 +87,24 @@ one() {
     # 1. The fuzzer.
     log=$out/$label.fuzz.log
     say "$label: fuzz --seed $seed --requests $requests --abi $abi"
-    timeout -k 10 "$budget" "$bin" fuzz --seed "$seed" --requests "$requests" --abi "$abi" > "$log" 2>&1
+    step "$label" "$log" "$bin" fuzz --seed "$seed" --requests "$requests" --abi "$abi"
     rc=$?
     line=$(grep '^hmm-robust fuzz: .*result=' "$log" | tail -1)
     grep -E '^(  |problem:|hmm-robust)' "$log" | tail -120
     say "$label: fuzz exit code $rc"
     { echo "fuzz_rc=$rc"; echo "fuzz_line=$line"; } >> "$sum"
+    if [ "$rc" = 125 ]; then echo "unload=stuck" >> "$sum"; say "=== $label: end (stuck)"; exit 0; fi
 
     # 2. The stress (threads, a forked child, close-while-busy, two files, RELEASE under load).
     log=$out/$label.stress.log
     say "$label: stress --seed $seed --seconds $seconds --threads $threads --abi $abi"
-    timeout -k 10 "$budget" "$bin" stress --seed "$seed" --seconds "$seconds" --threads "$threads" --abi "$abi" > "$log" 2>&1
+    step "$label" "$log" "$bin" stress --seed "$seed" --seconds "$seconds" --threads "$threads" --abi "$abi"
     rc=$?
     line=$(grep '^hmm-robust stress: .*result=' "$log" | tail -1)
     grep -E '^(operations|problem:|hmm-robust)' "$log" | tail -60
     say "$label: stress exit code $rc"
     { echo "stress_rc=$rc"; echo "stress_line=$line"; } >> "$sum"
+    if [ "$rc" = 125 ]; then echo "unload=stuck" >> "$sum"; say "=== $label: end (stuck)"; exit 0; fi
 
     # 3. Lifecycle. rmmod while a file is open / while the device file is mapped: refused.
     log=$out/$label.life.log
@@ -147,8 +186,10 @@ one() {
 rm -f "$out"/c.* "$out"/rust.*
 echo 64 > /proc/sys/vm/nr_hugepages
 say "kernel $(uname -r), thp=$(cat /sys/kernel/mm/transparent_hugepage/enabled), hugepages=$(cat /proc/sys/vm/nr_hugepages), $(nproc) CPUs, $(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo)"
-# shellcheck disable=SC2086 # $spm is two parameters
-one c "$c_ko" mainline $spm
+if [ -n "$c_ko" ]; then
+    # shellcheck disable=SC2086 # $spm is two parameters
+    one c "$c_ko" mainline $spm
+fi
 if [ -n "$rust_ko" ]; then
     # shellcheck disable=SC2086
     one rust "$rust_ko" patched $spm abi=patched

@@ -40,8 +40,11 @@ pub struct RobustOpts {
     #[arg(long, default_value_t = 3)]
     cycles: u32,
     /// Run the battery against the C driver only.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "rust_only")]
     c_only: bool,
+    /// Run the battery against the Rust module only (e.g. when the C driver hangs the boot).
+    #[arg(long)]
+    rust_only: bool,
     /// Seconds one step (fuzz, stress) may take in the guest before it is killed
     /// (default: 1200, or 3000 on the debug profile).
     #[arg(long)]
@@ -193,7 +196,7 @@ pub fn run(o: RobustOpts) -> Result<i32> {
         cache::xtask_dir().join("scripts/robust-guest.sh").display().to_string(),
         dir.display().to_string(),
         bin.display().to_string(),
-        c_ko.display().to_string(),
+        if o.rust_only { String::new() } else { c_ko.display().to_string() },
         rust_ko.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
         seed.to_string(),
         o.requests.to_string(),
@@ -233,7 +236,10 @@ pub fn run(o: RobustOpts) -> Result<i32> {
         _ => {}
     }
     let by = reports_by_driver(&r.console);
-    let mut drivers = vec![("c", "C driver (test_hmm.ko, mainline ABI)")];
+    let mut drivers = Vec::new();
+    if !o.rust_only {
+        drivers.push(("c", "C driver (test_hmm.ko, mainline ABI)"));
+    }
     if rust_ko.is_some() {
         drivers.push(("rust", "Rust module (test_hmm_rs.ko, patched ABI)"));
     }
@@ -292,7 +298,7 @@ pub fn run(o: RobustOpts) -> Result<i32> {
         }
         details.push_str(&format!(
             "  reproduce: cargo xtask lab robust --profile {} --seed {seed} --requests {} --seconds {}{}\n    in the guest: hmm-robust fuzz --seed {seed} --requests {} --abi {} ; hmm-robust stress --seed {seed} --seconds {} --threads {} --abi {}\n",
-            kernel.profile.name(), o.requests, o.seconds, if *label == "c" { " --c-only" } else { "" },
+            kernel.profile.name(), o.requests, o.seconds, if *label == "c" { " --c-only" } else { " --rust-only" },
             o.requests, if *label == "c" { "mainline" } else { "patched" }, o.seconds, o.threads, if *label == "c" { "mainline" } else { "patched" }
         ));
         if *label == "rust" && !fails.is_empty() {
