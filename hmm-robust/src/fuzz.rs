@@ -457,6 +457,8 @@ pub struct Opts {
     pub trace: bool,
     /// Skip the first requests (generated, not issued) when tracing a late one.
     pub skip: u64,
+    /// File that always holds the request in flight.
+    pub progress: Option<std::path::PathBuf>,
 }
 
 /// Run the fuzzer; returns whether it passed.
@@ -519,6 +521,11 @@ pub fn run(o: &Opts) -> Result<bool> {
         f.arena.regions.iter().map(|r| format!("{}:{}", r.kind.name(), r.npages)).collect::<Vec<_>>().join(",")
     );
     let fds: Vec<RawFd> = f.devs.iter().map(|d| d.as_raw_fd()).collect();
+    // The request in flight, for whoever finds the fuzzer hung.
+    let progress = match &o.progress {
+        Some(p) => Some(std::fs::File::create(p)?),
+        None => None,
+    };
     for i in 0..o.requests {
         let fdi = f.rng.usize(..fds.len());
         let r = f.gen();
@@ -535,6 +542,13 @@ pub fn run(o: &Opts) -> Result<bool> {
             "#{i} fd{fdi} {} code={:#x} addr={:#x} ptr={:#x} npages={:#x} loc={:?}",
             r.kind, r.code, r.cmd.addr, r.cmd.ptr, r.cmd.npages, r.loc
         );
+        if let Some(pf) = &progress {
+            use std::os::unix::fs::FileExt;
+            let mut line = desc.clone().into_bytes();
+            line.resize(240, b' ');
+            line.push(b'\n');
+            let _ = pf.write_at(&line, 0);
+        }
         let t = std::time::Instant::now();
         f.issue(fds[fdi], r);
         let dt = t.elapsed().as_secs_f64();

@@ -55,6 +55,9 @@ enum Cmd {
         /// fast; contents checks after a skip still hold, nothing was sent).
         #[arg(long, default_value_t = 0)]
         skip: u64,
+        /// Keep the request in flight in this file (overwritten before each request).
+        #[arg(long)]
+        progress_file: Option<PathBuf>,
     },
     /// Concurrency stress for a bounded time; contents verified at the end.
     Stress {
@@ -103,8 +106,8 @@ enum Cmd {
 fn main() {
     let cli = Cli::parse();
     let r: Result<bool> = match cli.cmd {
-        Cmd::Fuzz { seed, requests, abi, devices, path, trace, skip } => {
-            fuzz::run(&fuzz::Opts { seed, requests, abi, devices, path, trace, skip })
+        Cmd::Fuzz { seed, requests, abi, devices, path, trace, skip, progress_file } => {
+            fuzz::run(&fuzz::Opts { seed, requests, abi, devices, path, trace, skip, progress: progress_file })
         }
         Cmd::Stress { seed, seconds, threads, abi, no_fork, no_release } => stress::run(&stress::Opts {
             seed,

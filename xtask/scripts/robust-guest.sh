@@ -34,7 +34,9 @@ step() {
                 cat "$t/stack" 2>/dev/null
             done | tee -a "$log"
             for c in $(pgrep -P "$pid"); do echo "--- child $c: $(cat /proc/$c/syscall 2>/dev/null)"; cat /proc/$c/stack 2>/dev/null; done | tee -a "$log"
-            [ -w /proc/sysrq-trigger ] && echo w > /proc/sysrq-trigger
+            [ -e "/tmp/robust-inflight-$label" ] && say "$label: request in flight: $(cat "/tmp/robust-inflight-$label")"
+            # blocked tasks (w) and what the CPUs run (l), to the console log
+            [ -w /proc/sysrq-trigger ] && { echo w > /proc/sysrq-trigger; echo l > /proc/sysrq-trigger; }
             pkill -KILL -P "$pid" 2>/dev/null
             kill -KILL "$pid" 2>/dev/null
             sleep 3
@@ -71,6 +73,7 @@ one() {
     local name sum log rc line d hp
     name=$(basename "$ko" .ko)
     sum=$out/$label.summary
+    rm -f "$out/$label".*
     : > "$sum"
     sync
     echo 3 > /proc/sys/vm/drop_caches
@@ -87,7 +90,7 @@ one() {
     # 1. The fuzzer.
     log=$out/$label.fuzz.log
     say "$label: fuzz --seed $seed --requests $requests --abi $abi"
-    step "$label" "$log" "$bin" fuzz --seed "$seed" --requests "$requests" --abi "$abi"
+    step "$label" "$log" "$bin" fuzz --seed "$seed" --requests "$requests" --abi "$abi" --progress-file "/tmp/robust-inflight-$label"
     rc=$?
     line=$(grep '^hmm-robust fuzz: .*result=' "$log" | tail -1)
     grep -E '^(  |problem:|hmm-robust)' "$log" | tail -120
@@ -183,7 +186,6 @@ one() {
     sync
 }
 
-rm -f "$out"/c.* "$out"/rust.*
 echo 64 > /proc/sys/vm/nr_hugepages
 say "kernel $(uname -r), thp=$(cat /sys/kernel/mm/transparent_hugepage/enabled), hugepages=$(cat /proc/sys/vm/nr_hugepages), $(nproc) CPUs, $(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo)"
 if [ -n "$c_ko" ]; then
