@@ -22,6 +22,24 @@ pub(crate) fn select_device(dev: &DeviceMem) -> Select {
     }
 }
 
+/// The `MIGRATE_VMA_SELECT_*` flags for MIGRATE_TO_SYS from `dev`.
+///
+/// 7.3's `migrate_vma_collect_huge_pmd()` collects a present (trans-huge) PMD only under
+/// `MIGRATE_VMA_SELECT_SYSTEM`, even when it maps a device-coherent THP: with
+/// `DEVICE_COHERENT` alone such a folio is skipped and stays in device memory (coherent
+/// `migrate_multiple` with THP `always`: cpages 0; the coherent benchmark's 256 MiB step
+/// finding the device still full). So a coherent device selects system pages too;
+/// [`alloc_and_copy_to_sys`] gives them no destination, so `migrate_vma_pages()` leaves them
+/// where they are.
+pub(crate) fn select_to_sys(dev: &DeviceMem) -> Select {
+    let sel = select_device(dev).with(Select::COMPOUND);
+    if dev.is_private() {
+        sel
+    } else {
+        sel.with(Select::SYSTEM)
+    }
+}
+
 /// Fills device page `dst` (its backing memory) from `src`, or zeroes it.
 fn fill(dev: &DeviceMem, dst: &PageRef<'_>, src: Option<PageRef<'_>>) -> Result {
     let chunk = dev.chunk_of(dst).ok_or(EINVAL)?;
@@ -230,10 +248,15 @@ pub(crate) fn alloc_and_copy_to_sys(
         }
         let chunk = match spage.kind() {
             PageKind::DevicePrivate(_) | PageKind::DeviceCoherent(_) => dev.chunk_of(&spage),
-            _ => None,
+            // Collected by `select_to_sys()`'s SYSTEM bit: not ours to migrate.
+            _ => {
+                i += 1;
+                continue;
+            }
         };
         let Some(chunk) = chunk else {
-            pr_warn!("not a page of this device: pfn {:#x}\n", spage.pfn());
+            // Another device's page: a trans-huge PMD is collected without an owner check.
+            pr_debug!("not a page of this device: pfn {:#x}\n", spage.pfn());
             i += 1;
             continue;
         };

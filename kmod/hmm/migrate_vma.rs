@@ -201,6 +201,10 @@ impl Pfns {
         (SrcView { src: &self.src }, DstView { dst: &mut self.dst })
     }
 
+    fn src_view(&self) -> SrcView<'_> {
+        SrcView { src: &self.src }
+    }
+
     fn dst_page(&self, i: usize) -> Option<PageRef<'_>> {
         let e = MigratePfn(self.dst[i]);
         if !e.valid() {
@@ -350,12 +354,19 @@ impl<'a> MigrateVma<'a> {
         unsafe { bindings::migrate_vma_pages(&mut self.args) };
     }
 
-    /// Number of entries with both `MIGRATE_PFN_VALID` and `MIGRATE_PFN_MIGRATE` in `src`
-    /// (C: `dmirror_successful_migrated_pages()`).
+    /// Number of pages migrated: those of the entries with both `MIGRATE_PFN_VALID` and
+    /// `MIGRATE_PFN_MIGRATE` in `src`, a `MIGRATE_PFN_COMPOUND` entry counting for all the
+    /// pages of its folio (C's `dmirror_successful_migrated_pages()` counts entries, so a
+    /// THP counts 1 there).
     pub(crate) fn migrated(&self) -> usize {
-        (0..self.npages())
-            .filter(|&i| self.src(i).valid() && self.src(i).migrate())
-            .count()
+        let src = self.pfns.src_view();
+        (0..src.len())
+            .filter(|&i| src.get(i).valid() && src.get(i).migrate())
+            .map(|i| match src.page(i) {
+                Some(p) if src.get(i).compound() => 1usize << p.folio_order(),
+                _ => 1,
+            })
+            .sum()
     }
 
     /// `migrate_vma_finalize()` (also done on drop).

@@ -12,17 +12,22 @@ use kernel::prelude::*;
 /// HMM_DMIRROR_MIGRATE_TO_DEV.
 pub(crate) fn migrate_to_dev(d: &Dmirror, cmd: &mut Cmd) -> Result {
     let mm = d.mmget().ok_or(EINVAL)?;
-    {
+    let mut bounce = Bounce::new(cmd.start, cmd.size())?;
+    let ret = {
         let lock = MmapRead::lock(&mm);
         for_each_vma_window(&lock, cmd.start, cmd.end, |vma, start, end| {
             migrate_window_to_dev(d, &lock, vma, start, end)
         })?;
-    }
+        // Return the migrated data for verification: only pages in the device page table.
+        // Read it back before dropping the mmap lock (C drops it first): khugepaged
+        // takes the mmap write lock to collapse a PMD range of PTE-mapped pages, and its
+        // invalidation (before it finds the device pages it cannot collapse) would empty
+        // the mirror of a window this request just migrated; the read-back then failed
+        // with ENOENT (the 256 MiB step of the coherent benchmark_thp_migration).
+        do_read(&d.pt().lock(), cmd.start, cmd.end, &mut bounce)
+    };
     drop(mm);
-
-    // Return the migrated data for verification: only pages in the device page table.
-    let mut bounce = Bounce::new(cmd.start, cmd.size())?;
-    let ret = do_read(&d.pt().lock(), cmd.start, cmd.end, &mut bounce);
+    // Copied out without the mmap lock: the copy may fault on `ptr`.
     let ret = ret.and_then(|()| {
         cmd.user_buf(bounce.buf.len())
             .writer()

@@ -5,16 +5,16 @@
 
 use super::Cmd;
 use crate::dmirror::Dmirror;
-use crate::hmm::migrate_vma::{MigrateVma, Select};
+use crate::hmm::migrate_vma::MigrateVma;
 use crate::hmm::mmap::MmapRead;
-use crate::migrate::{alloc_and_copy_to_sys, for_each_vma_window, select_device};
+use crate::migrate::{alloc_and_copy_to_sys, for_each_vma_window, select_to_sys};
 use kernel::prelude::*;
 
 /// HMM_DMIRROR_MIGRATE_TO_SYS.
 pub(crate) fn migrate_to_sys(d: &Dmirror, cmd: &mut Cmd) -> Result {
     let mm = d.mmget().ok_or(EINVAL)?;
     let lock = MmapRead::lock(&mm);
-    let select = select_device(&d.dev).with(Select::COMPOUND);
+    let select = select_to_sys(&d.dev);
     cmd.raw.cpages = 0;
     for_each_vma_window(&lock, cmd.start, cmd.end, |vma, start, end| {
         let mut m = MigrateVma::setup(&lock, vma, start, end, d.owner(), select)?;
