@@ -169,6 +169,10 @@ pub fn run(cmd: LabCmd) -> Result<i32> {
                     ));
                     // In the lab a missing /dev/hmm_dmirror0/1 is a failure, as in C.
                     cmd.push("HMM_TESTS_REQUIRE_DEVICE=1".into());
+                    if vm.profile == Profile::Debug {
+                        // KASAN, lockdep and the VM checks under TCG: ~10x slower cases.
+                        cmd.push("HMM_TESTS_TIMEOUT_SCALE=10".into());
+                    }
                     cmd.push(bin.display().to_string());
                 }
                 Suite::C => {

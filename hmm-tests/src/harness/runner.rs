@@ -84,6 +84,20 @@ fn run_child(case: &Case, mode: LogMode) -> ! {
     unsafe { libc::_exit(assert::exit_code()) }
 }
 
+/// The environment variable that multiplies every case's timeout (a positive integer; unset
+/// or invalid: 1). For slow kernels, e.g. KASAN under TCG, where a case's work takes ten
+/// times longer; the lab's `debug` profile sets it.
+pub const TIMEOUT_SCALE_ENV: &str = "HMM_TESTS_TIMEOUT_SCALE";
+
+/// The factor from [`TIMEOUT_SCALE_ENV`].
+fn timeout_scale() -> u64 {
+    std::env::var(TIMEOUT_SCALE_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&n| (1..=1000).contains(&n))
+        .unwrap_or(1)
+}
+
 /// `__wait_for_test()`: returns the case's exit code and the harness's diagnostic, if any.
 fn wait_for_test(case: &Case, pid: libc::pid_t) -> (i32, Option<String>) {
     // SAFETY: pidfd_open(2) on our own child.
@@ -92,7 +106,7 @@ fn wait_for_test(case: &Case, pid: libc::pid_t) -> (i32, Option<String>) {
         kill_and_reap(pid);
         return (KSFT_FAIL, Some("unable to open pidfd".into()));
     }
-    let deadline = Instant::now() + Duration::from_secs(u64::from(case.timeout));
+    let deadline = Instant::now() + Duration::from_secs(u64::from(case.timeout) * timeout_scale());
     let mut timed_out = false;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
