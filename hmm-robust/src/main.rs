@@ -58,6 +58,10 @@ enum Cmd {
         /// Keep the request in flight in this file (overwritten before each request).
         #[arg(long)]
         progress_file: Option<PathBuf>,
+        /// Generate but do not send requests whose kind starts with this (repeatable), e.g.
+        /// `huge-npages:CHECK_EXCLUSIVE` for the C driver, which spins on it.
+        #[arg(long)]
+        exclude: Vec<String>,
     },
     /// Concurrency stress for a bounded time; contents verified at the end.
     Stress {
@@ -106,8 +110,8 @@ enum Cmd {
 fn main() {
     let cli = Cli::parse();
     let r: Result<bool> = match cli.cmd {
-        Cmd::Fuzz { seed, requests, abi, devices, path, trace, skip, progress_file } => {
-            fuzz::run(&fuzz::Opts { seed, requests, abi, devices, path, trace, skip, progress: progress_file })
+        Cmd::Fuzz { seed, requests, abi, devices, path, trace, skip, progress_file, exclude } => {
+            fuzz::run(&fuzz::Opts { seed, requests, abi, devices, path, trace, skip, progress: progress_file, exclude })
         }
         Cmd::Stress { seed, seconds, threads, abi, no_fork, no_release } => stress::run(&stress::Opts {
             seed,

@@ -66,10 +66,10 @@ wait_file() {
     return 0
 }
 
-# LABEL KO ABI MODARGS...
+# LABEL KO ABI EXCLUDE MODARGS...   (EXCLUDE: fuzz options for requests known to hang it)
 one() {
-    local label=$1 ko=$2 abi=$3
-    shift 3
+    local label=$1 ko=$2 abi=$3 exclude=$4
+    shift 4
     local name sum log rc line d hp
     name=$(basename "$ko" .ko)
     sum=$out/$label.summary
@@ -90,7 +90,8 @@ one() {
     # 1. The fuzzer.
     log=$out/$label.fuzz.log
     say "$label: fuzz --seed $seed --requests $requests --abi $abi"
-    step "$label" "$log" "$bin" fuzz --seed "$seed" --requests "$requests" --abi "$abi" --progress-file "/tmp/robust-inflight-$label"
+    # shellcheck disable=SC2086 # $exclude: zero or more options
+    step "$label" "$log" "$bin" fuzz --seed "$seed" --requests "$requests" --abi "$abi" --progress-file "/tmp/robust-inflight-$label" $exclude
     rc=$?
     line=$(grep '^hmm-robust fuzz: .*result=' "$log" | tail -1)
     grep -E '^(  |problem:|hmm-robust)' "$log" | tail -120
@@ -190,11 +191,14 @@ echo 64 > /proc/sys/vm/nr_hugepages
 say "kernel $(uname -r), thp=$(cat /sys/kernel/mm/transparent_hugepage/enabled), hugepages=$(cat /proc/sys/vm/nr_hugepages), $(nproc) CPUs, $(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo)"
 if [ -n "$c_ko" ]; then
     # shellcheck disable=SC2086 # $spm is two parameters
-    one c "$c_ko" mainline $spm
+    # The C driver spins unkillably in dmirror_check_atomic() on CHECK_EXCLUSIVE with a huge
+    # npages (one xa_load per page, no resched): generated but not sent (a finding, see
+    # hmm-robust/README.md); the rest of its battery runs.
+    one c "$c_ko" mainline "--exclude huge-npages:CHECK_EXCLUSIVE" $spm
 fi
 if [ -n "$rust_ko" ]; then
     # shellcheck disable=SC2086
-    one rust "$rust_ko" patched $spm abi=patched
+    one rust "$rust_ko" patched "" $spm abi=patched
 else
     say "rust: no module given, skipped"
 fi
