@@ -271,6 +271,12 @@ impl Arena {
     /// and read-only buffers are made readable for that. Returns (pages verified, list of
     /// mismatching pages).
     pub fn verify_all(&mut self) -> Result<(u64, Vec<String>)> {
+        self.verify(false)
+    }
+
+    /// [`Arena::verify_all`]; with `restore`, protections are put back afterwards (a check in
+    /// the middle of a run).
+    pub fn verify(&mut self, restore: bool) -> Result<(u64, Vec<String>)> {
         let ps = page_size();
         let mut n = 0u64;
         let mut bad = Vec::new();
@@ -285,6 +291,7 @@ impl Arena {
                 }
             }
             let Some(shadow) = &r.shadow else { continue };
+            let was = r.prot;
             if !r.readable() {
                 sys::mprotect(r.buf, r.len(), libc::PROT_READ).map_err(|e| anyhow::anyhow!("mprotect: errno {e}"))
                     .context("make a region readable for the final check")?;
@@ -298,6 +305,10 @@ impl Arena {
                 if v[p * ps..(p + 1) * ps] != shadow[p * ps..(p + 1) * ps] {
                     bad.push(format!("{} region {:#x}: page {p} differs from its shadow", r.kind.name(), r.buf));
                 }
+            }
+            if restore && was != r.prot {
+                sys::mprotect(r.buf, r.len(), was).map_err(|e| anyhow::anyhow!("mprotect: errno {e}"))?;
+                r.prot = was;
             }
         }
         Ok((n, bad))

@@ -461,6 +461,9 @@ pub struct Opts {
     pub progress: Option<std::path::PathBuf>,
     /// Request kinds (prefixes) generated but not sent (known to hang a driver).
     pub exclude: Vec<String>,
+    /// Check the whole arena every N requests (0: only at the end); stops at the first
+    /// difference, naming the request after which it was seen.
+    pub check_every: u64,
 }
 
 /// Run the fuzzer; returns whether it passed.
@@ -561,6 +564,14 @@ pub fn run(o: &Opts) -> Result<bool> {
         let t = std::time::Instant::now();
         f.issue(fds[fdi], r);
         let dt = t.elapsed().as_secs_f64();
+        if o.check_every > 0 && (i + 1) % o.check_every == 0 {
+            let (_, bad) = f.arena.verify(true)?;
+            if !bad.is_empty() {
+                println!("check after request #{i} ({desc}): {} page(s) differ, first: {}", bad.len(), bad[0]);
+                f.stats.mismatch(format!("first seen after request #{i}: {desc}: {}", bad[0]));
+                break;
+            }
+        }
         if dt > 1.0 {
             eprintln!("  slow request ({dt:.1}s): {desc}");
         }

@@ -18,6 +18,7 @@ use std::time::Duration;
 mod arena;
 mod fuzz;
 mod life;
+mod repro;
 mod stats;
 mod stress;
 mod sys;
@@ -62,6 +63,10 @@ enum Cmd {
         /// `huge-npages:CHECK_EXCLUSIVE` for the C driver, which spins on it.
         #[arg(long)]
         exclude: Vec<String>,
+        /// Check all memory against the shadow every N requests and stop at the first
+        /// difference (to find the request that corrupted it; changes where pages live).
+        #[arg(long, default_value_t = 0)]
+        check_every: u64,
     },
     /// Concurrency stress for a bounded time; contents verified at the end.
     Stress {
@@ -99,6 +104,18 @@ enum Cmd {
         #[arg(long, default_value_t = 300)]
         limit: u64,
     },
+    /// Minimal reproducers of the findings (device 0).
+    Repro {
+        /// Which one.
+        #[arg(value_enum)]
+        name: repro::Name,
+        /// ABI.
+        #[arg(long, default_value = "patched")]
+        abi: Abi,
+        /// Override the npages of the request.
+        #[arg(long)]
+        npages: Option<u64>,
+    },
     /// Migrate, read back and touch 16 pages on every device.
     Smoke {
         /// ABI.
@@ -110,8 +127,8 @@ enum Cmd {
 fn main() {
     let cli = Cli::parse();
     let r: Result<bool> = match cli.cmd {
-        Cmd::Fuzz { seed, requests, abi, devices, path, trace, skip, progress_file, exclude } => {
-            fuzz::run(&fuzz::Opts { seed, requests, abi, devices, path, trace, skip, progress: progress_file, exclude })
+        Cmd::Fuzz { seed, requests, abi, devices, path, trace, skip, progress_file, exclude, check_every } => {
+            fuzz::run(&fuzz::Opts { seed, requests, abi, devices, path, trace, skip, progress: progress_file, exclude, check_every })
         }
         Cmd::Stress { seed, seconds, threads, abi, no_fork, no_release } => stress::run(&stress::Opts {
             seed,
@@ -123,6 +140,7 @@ fn main() {
         }),
         Cmd::Hold { what, dir, abi, limit } => life::hold(what, &dir, abi, Duration::from_secs(limit)),
         Cmd::Smoke { abi } => life::smoke(abi),
+        Cmd::Repro { name, abi, npages } => repro::run(name, abi, npages),
     };
     match r {
         Ok(true) => std::process::exit(0),
