@@ -83,6 +83,14 @@ impl Region {
     pub fn guard_hi(&self) -> usize {
         self.end() + page_size()
     }
+    /// Its canary pages (the sink has none after it: a guard instead).
+    pub fn canaries(&self) -> Vec<usize> {
+        if self.kind == Kind::Sink {
+            vec![self.buf - page_size()]
+        } else {
+            vec![self.buf - page_size(), self.end()]
+        }
+    }
     /// Whether the CPU may read the buffer now.
     pub fn readable(&self) -> bool {
         self.prot & libc::PROT_READ != 0
@@ -207,6 +215,11 @@ impl Arena {
         if prot != rw {
             sys::mprotect(buf, len, prot).map_err(|e| anyhow::anyhow!("mprotect: errno {e}"))?;
         }
+        if kind == Kind::Sink {
+            // Requests with a huge npages write through the sink as far as they get: what
+            // follows it must be a guard, not a canary the kernel may legitimately overwrite.
+            sys::mprotect(buf + len, ps, libc::PROT_NONE).map_err(|e| anyhow::anyhow!("mprotect: errno {e}"))?;
+        }
         let shadow = match kind {
             Kind::Sink | Kind::Mirror => None,
             _ => Some(data),
@@ -241,7 +254,7 @@ impl Arena {
         let ps = page_size();
         let r = self.find(addr)?;
         if addr < r.buf || addr >= r.end() {
-            return Some(canary_page(addr));
+            return r.canaries().contains(&(addr & !(ps - 1))).then(|| canary_page(addr));
         }
         let off = addr - r.buf;
         r.shadow.as_ref().map(|s| s[off..off + ps].to_vec())
@@ -251,7 +264,7 @@ impl Arena {
     pub fn cpu_readable(&self, addr: usize) -> bool {
         match self.find(addr) {
             Some(r) if addr >= r.buf && addr < r.end() => r.readable(),
-            Some(_) => true, // canary
+            Some(r) => r.canaries().contains(&(addr & !(page_size() - 1))),
             None => false,
         }
     }
@@ -281,7 +294,7 @@ impl Arena {
         let mut n = 0u64;
         let mut bad = Vec::new();
         for r in &mut self.regions {
-            for c in [r.buf - ps, r.end()] {
+            for c in r.canaries() {
                 let mut v = vec![0u8; ps];
                 // SAFETY: canary pages stay mapped read-write for the whole run.
                 unsafe { sys::read_mem(c, &mut v) };

@@ -22,12 +22,19 @@ state() { awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
 step() {
     local label=$1 log=$2 t0 pid t
     shift 2
+    local limit=$budget oops0
+    oops0=$(dmesg | grep -cE 'Oops:|kernel BUG at')
     t0=$(date +%s)
     "$@" > "$log" 2>&1 &
     pid=$!
     while kill -0 "$pid" 2>/dev/null && [ "$(state "$pid")" != Z ]; do
-        if [ $(( $(date +%s) - t0 )) -ge "$budget" ]; then
-            say "$label: $2 still running after ${budget}s: declared hung; kernel stacks of its threads:"
+        # After an Oops the process rarely gets anywhere: 30 s more, not the whole budget.
+        if [ "$limit" = "$budget" ] && [ "$(dmesg | grep -cE 'Oops:|kernel BUG at')" != "$oops0" ]; then
+            limit=$(( $(date +%s) - t0 + 30 ))
+            say "$label: kernel Oops during $2: giving it 30 s"
+        fi
+        if [ $(( $(date +%s) - t0 )) -ge "$limit" ]; then
+            say "$label: $2 still running after $(( $(date +%s) - t0 ))s: declared hung; kernel stacks of its threads:"
             for t in /proc/"$pid"/task/*; do
                 echo "--- thread ${t##*/}, state $(awk '/^State:/ {print $2, $3}' "$t/status" 2>/dev/null)"
                 echo "    syscall: $(cat "$t/syscall" 2>/dev/null || echo n/a), wchan: $(cat "$t/wchan" 2>/dev/null || echo n/a)"
@@ -40,7 +47,8 @@ step() {
             pkill -KILL -P "$pid" 2>/dev/null
             kill -KILL "$pid" 2>/dev/null
             sleep 3
-            if kill -0 "$pid" 2>/dev/null && [ "$(state "$pid")" != Z ]; then
+            # Stuck when any thread is left (a zombie leader waits for its D-state threads).
+            if [ -n "$(for t in /proc/"$pid"/task/*; do [ -e "$t/status" ] && awk '/^State:/ && $2 != "Z" {print}' "$t/status"; done 2>/dev/null)" ]; then
                 say "$label: cannot be killed (stuck in the kernel)"
                 return 125
             fi
@@ -102,7 +110,7 @@ one() {
     # 2. The stress (threads, a forked child, close-while-busy, two files, RELEASE under load).
     log=$out/$label.stress.log
     say "$label: stress --seed $seed --seconds $seconds --threads $threads --abi $abi"
-    step "$label" "$log" "$bin" stress --seed "$seed" --seconds "$seconds" --threads "$threads" --abi "$abi"
+    step "$label" "$log" "$bin" stress --seed "$seed" --seconds "$seconds" --threads "$threads" --abi "$abi" --no-release
     rc=$?
     line=$(grep '^hmm-robust stress: .*result=' "$log" | tail -1)
     grep -E '^(operations|problem:|hmm-robust)' "$log" | tail -60
@@ -178,6 +186,22 @@ one() {
     done
     echo "life_cycles=$ok/$cycles" >> "$sum"
     cat "$log"
+    # RELEASE under load, last (it is the step most likely to leave the driver stuck): the
+    # stress again, shorter, with a thread issuing RELEASE every 200-800 ms.
+    loaded "$name" || insmod "$ko" "$@"
+    local rs=$(( seconds < 20 ? seconds : 20 ))
+    say "$label: RELEASE under load: stress --seconds $rs"
+    step "$label" "$out/$label.release.log" "$bin" stress --seed "$seed" --seconds "$rs" --threads "$threads" --abi "$abi" --no-fork
+    rc=$?
+    line=$(grep '^hmm-robust stress: .*result=' "$out/$label.release.log" | tail -1)
+    grep -E '^(problem:|hmm-robust)' "$out/$label.release.log" | tail -20
+    case $rc in
+        0) echo "life_release=ok" >> "$sum" ;;
+        124|125) echo "life_release=HUNG" >> "$sum" ;;
+        *) echo "life_release=FAIL($rc)" >> "$sum" ;;
+    esac
+    echo "release_line=$line" >> "$sum"
+    if [ "$rc" = 125 ]; then echo "unload=stuck" >> "$sum"; say "=== $label: end (stuck)"; exit 0; fi
     if loaded "$name"; then
         if rmmod "$name"; then echo "unload=ok" >> "$sum"; else echo "unload=failed" >> "$sum"; say "$label: unload failed"; fi
     else

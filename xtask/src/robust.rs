@@ -134,7 +134,13 @@ fn judge(s: &BTreeMap<String, String>, reports: usize) -> Vec<String> {
     if get("stress_rc") != "0" {
         fails.push(format!("stress exit code {}", get("stress_rc")));
     }
-    for (k, want) in [("life_fd", "refused"), ("life_mmap", "refused"), ("life_pages_open", "refused"), ("life_pages_verify", "ok")] {
+    for (k, want) in [
+        ("life_fd", "refused"),
+        ("life_mmap", "refused"),
+        ("life_pages_open", "refused"),
+        ("life_pages_verify", "ok"),
+        ("life_release", "ok"),
+    ] {
         if get(k) != want {
             fails.push(format!("{k}={}", if get(k).is_empty() { "missing" } else { get(k) }));
         }
@@ -276,8 +282,8 @@ pub fn run(o: RobustOpts) -> Result<i32> {
         o.threads
     );
     text.push_str(&format!(
-        "{:<8} {:>9} {:>7} {:>8} {:>6} {:>9} {:>8} {:>10} {:>8} {:>6}  {:<44} {:>7}\n",
-        "driver", "requests", "fuzz", "mism", "stress", "ops", "requests", "pages_ver", "mism", "undecl", "lifecycle (fd/mmap/pages open/closed/verify/cycles)", "reports"
+        "{:<8} {:>9} {:>7} {:>8} {:>6} {:>9} {:>8} {:>10} {:>8} {:>6}  {:<58} {:>7}\n",
+        "driver", "requests", "fuzz", "mism", "stress", "ops", "requests", "pages_ver", "mism", "undecl", "lifecycle (fd/mmap/pages open/closed/verify/cycles/release)", "reports"
     ));
     let mut details = String::new();
     for (label, what) in &drivers {
@@ -288,16 +294,17 @@ pub fn run(o: RobustOpts) -> Result<i32> {
         let num = |a: &str, b: &str| -> u64 { a.parse::<u64>().unwrap_or(0) + b.parse::<u64>().unwrap_or(0) };
         let pages = num(field(&fl, "pages_verified"), field(&sl, "pages_verified"));
         let life = format!(
-            "{}/{}/{}/{}/{}/{}",
+            "{}/{}/{}/{}/{}/{}/{}",
             s.get("life_fd").map(String::as_str).unwrap_or("-"),
             s.get("life_mmap").map(String::as_str).unwrap_or("-"),
             s.get("life_pages_open").map(String::as_str).unwrap_or("-"),
             s.get("life_pages_closed").map(String::as_str).unwrap_or("-"),
             s.get("life_pages_verify").map(String::as_str).unwrap_or("-"),
             s.get("life_cycles").map(String::as_str).unwrap_or("-"),
+            s.get("life_release").map(String::as_str).unwrap_or("-"),
         );
         text.push_str(&format!(
-            "{:<8} {:>9} {:>7} {:>8} {:>6} {:>9} {:>8} {:>10} {:>8} {:>6}  {:<44} {:>7}\n",
+            "{:<8} {:>9} {:>7} {:>8} {:>6} {:>9} {:>8} {:>10} {:>8} {:>6}  {:<58} {:>7}\n",
             label,
             field(&fl, "requests"),
             field(&fl, "result"),
@@ -314,9 +321,10 @@ pub fn run(o: RobustOpts) -> Result<i32> {
         let fails = judge(&s, reps.len());
         details.push_str(&format!("\n{what}: {}\n", if fails.is_empty() { "PASS".to_string() } else { format!("FAIL: {}", fails.join("; ")) }));
         details.push_str(&format!("  fuzz:   {fl}\n  stress: {sl}\n"));
+        details.push_str(&format!("  release under load: {}\n", s.get("release_line").map(String::as_str).unwrap_or("-")));
         details.push_str(&format!("  fuzz errnos: {}\n", field(&fl, "errnos")));
-        details.push_str(&format!("  stress errnos: {}, releases under load: {}, close-while-busy: {}, forked child: {}\n",
-            field(&sl, "errnos"), field(&sl, "releases"), field(&sl, "busy_closes"), field(&sl, "child")));
+        details.push_str(&format!("  stress errnos: {}, close-while-busy: {}, forked child: {}\n",
+            field(&sl, "errnos"), field(&sl, "busy_closes"), field(&sl, "child")));
         for (n, l) in reps.iter().take(12) {
             details.push_str(&format!("  kernel report, console line {n}: {l}\n"));
         }
