@@ -293,6 +293,17 @@ pub(crate) fn alloc_and_copy_to_sys(
                 }
                 dst.set(i, dp, write, order > 0);
             }
+            None if order > 0 && matches!(spage.kind(), PageKind::DeviceCoherent(_)) => {
+                // No system THP (or FAIL_ALLOC): C gives each page its own system page,
+                // and migrate_vma_pages() splits the device folio. For a device-coherent
+                // THP, 7.3.4 then never frees the 511 tail pages (measured here: the
+                // device's allocated-minus-freed count stays at 511 after coherent
+                // migrate_anon_huge_err, and memunmap_pages() waits for them forever at
+                // RELEASE or unload); a device-private THP takes the same path without
+                // a leak. Coherent memory is CPU-addressable, so the folio stays where
+                // it is and its pages stay mirrored.
+                pr_debug!("coherent THP pfn {:#x} left in device memory\n", spage.pfn());
+            }
             None => {
                 // Try with smaller pages if the large allocation fails.
                 for k in 0..nr {

@@ -53,7 +53,22 @@ say "command exit code $rc"
 
 if [ -n "$KO" ]; then
     name=$(basename "$KO" .ko)
-    if ! rmmod "$name" >> "$out" 2>&1; then
+    # A driver whose device pages leaked cannot finish memunmap_pages(): rmmod then sleeps
+    # forever in D state. Give it UNLOAD_TIMEOUT seconds, then say so, show where it sleeps,
+    # and end the boot (exit code 3) instead of waiting for the host's boot timeout.
+    rmmod "$name" >> "$out" 2>&1 &
+    rm_pid=$!
+    t=0
+    while kill -0 "$rm_pid" 2>/dev/null && [ "$t" -lt "${UNLOAD_TIMEOUT:-300}" ]; do
+        sleep 1; t=$((t + 1))
+    done
+    if kill -0 "$rm_pid" 2>/dev/null; then
+        say "driver unload hung: rmmod still running after ${t}s ($(awk '/^State:/ {print $2, $3}' /proc/$rm_pid/status 2>/dev/null), wchan $(cat /proc/$rm_pid/wchan 2>/dev/null || echo n/a))"
+        cat /proc/$rm_pid/stack >> "$out" 2>/dev/null
+        echo 3 > "$run/rc"; sync
+        reboot -f
+    fi
+    if ! wait "$rm_pid"; then
         say "driver unload failed"; [ "$rc" = 0 ] && rc=3
     fi
 fi
