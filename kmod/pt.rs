@@ -43,9 +43,10 @@ impl DevicePageTable {
         self.xa.load(vpfn)
     }
 
-    /// The tag at `vpfn` (0 when unmapped).
-    pub(crate) fn tag(&self, vpfn: usize) -> Tag {
-        self.xa.tag(vpfn)
+    /// Whether a page of `[first, last]` (virtual pfns) is mapped with `tag`; visits the
+    /// mapped entries only.
+    pub(crate) fn any_tagged(&self, first: usize, last: usize, tag: Tag) -> bool {
+        self.xa.find_tag(first, last, tag).is_some()
     }
 
     /// Maps `page` at `vpfn` with `tag`.

@@ -68,11 +68,6 @@ impl PageXArray {
         Some((page, entry & 3))
     }
 
-    /// `xa_pointer_tag(xa_load())`: the tag of the entry, 0 if there is none.
-    pub(crate) fn tag(&self, index: usize) -> Tag {
-        self.raw_load(index) & 3
-    }
-
     /// `xa_store(xa, index, xa_tag_pointer(page, tag), GFP_ATOMIC)`.
     ///
     /// The caller (see the type invariant) erases the entry before `page` can be freed.
@@ -92,6 +87,29 @@ impl PageXArray {
     pub(crate) fn erase(self: Pin<&mut Self>, index: usize) {
         // SAFETY: The xarray is initialised; the old entry is not owned.
         unsafe { bindings::xa_erase(self.xa.get(), index) };
+    }
+
+    /// The first index in `[first, last]` whose entry carries `tag`: `xa_for_each_range()`
+    /// with `xa_pointer_tag()`. It visits present entries only, so its cost does not grow
+    /// with the width of the range (a request may name 2^52 pages).
+    pub(crate) fn find_tag(&self, first: usize, last: usize, tag: Tag) -> Option<usize> {
+        let mut index = first;
+        loop {
+            // SAFETY: The xarray is initialised; `index` is a valid in/out cursor;
+            // `xa_find` takes the RCU read lock itself.
+            let entry =
+                unsafe { bindings::xa_find(self.xa.get(), &mut index, last, bindings::XA_PRESENT) };
+            if entry.is_null() {
+                return None;
+            }
+            if entry as usize & 3 == tag {
+                return Some(index);
+            }
+            if index >= last {
+                return None;
+            }
+            index += 1;
+        }
     }
 
     /// `xa_for_each_range(xa, index, entry, first, last) xa_erase(xa, index)`.
