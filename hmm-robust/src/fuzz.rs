@@ -298,8 +298,9 @@ impl Fuzz {
             let new = sources.get(i).cloned().flatten();
             let fits = now == *old || new.as_ref().is_some_and(|n| *n == now);
             if !fits {
+                let region = self.arena.find(*addr).map(|g| format!("{} region {:#x}", g.kind.name(), g.buf)).unwrap_or_default();
                 self.stats.mismatch(format!(
-                    "{} addr={:#x} ptr={:#x} npages={} ({}): page {addr:#x} holds neither its old contents nor the source's",
+                    "{} addr={:#x} ptr={:#x} npages={} ({}): page {addr:#x} ({region}) holds neither its old contents nor the source's",
                     r.kind, r.cmd.addr, r.cmd.ptr, r.cmd.npages, if ok { "ok" } else { "failed" }
                 ));
             }
@@ -405,8 +406,9 @@ impl Fuzz {
                 unsafe { sys::read_mem(r.cmd.ptr as usize + i * ps, &mut got) };
                 self.stats.pages_verified += 1;
                 if got != exp {
+                    let region = self.arena.find(a).map(|g| format!("{} region {:#x}", g.kind.name(), g.buf)).unwrap_or_default();
                     self.stats.mismatch(format!(
-                        "{} addr={:#x} npages={}: the device returned wrong data for page {i} ({a:#x})",
+                        "{} addr={:#x} npages={}: the device returned wrong data for page {i} ({a:#x}, {region})",
                         r.kind, r.cmd.addr, r.cmd.npages
                     ));
                     break;
