@@ -42,8 +42,8 @@ step() {
             done | tee -a "$log"
             for c in $(pgrep -P "$pid"); do echo "--- child $c: $(cat /proc/$c/syscall 2>/dev/null)"; cat /proc/$c/stack 2>/dev/null; done | tee -a "$log"
             [ -e "/tmp/robust-inflight-$label" ] && say "$label: request in flight: $(cat "/tmp/robust-inflight-$label")"
-            # blocked tasks (w) and what the CPUs run (l), to the console log
-            [ -w /proc/sysrq-trigger ] && { echo w > /proc/sysrq-trigger; echo l > /proc/sysrq-trigger; }
+            # blocked tasks, to the console log
+            [ -w /proc/sysrq-trigger ] && echo w > /proc/sysrq-trigger
             pkill -KILL -P "$pid" 2>/dev/null
             kill -KILL "$pid" 2>/dev/null
             sleep 3
@@ -98,6 +98,7 @@ one() {
     # 1. The fuzzer.
     log=$out/$label.fuzz.log
     say "$label: fuzz --seed $seed --requests $requests --abi $abi"
+    echo "fuzz_rc=did-not-finish" >> "$sum"
     # shellcheck disable=SC2086 # $exclude: zero or more options
     step "$label" "$log" "$bin" fuzz --seed "$seed" --requests "$requests" --abi "$abi" --progress-file "/tmp/robust-inflight-$label" $exclude
     rc=$?
@@ -110,6 +111,7 @@ one() {
     # 2. The stress (threads, a forked child, close-while-busy, two files, RELEASE under load).
     log=$out/$label.stress.log
     say "$label: stress --seed $seed --seconds $seconds --threads $threads --abi $abi"
+    echo "stress_rc=did-not-finish" >> "$sum"
     step "$label" "$log" "$bin" stress --seed "$seed" --seconds "$seconds" --threads "$threads" --abi "$abi" --no-release
     rc=$?
     line=$(grep '^hmm-robust stress: .*result=' "$log" | tail -1)
@@ -191,6 +193,7 @@ one() {
     loaded "$name" || insmod "$ko" "$@"
     local rs=$(( seconds < 20 ? seconds : 20 ))
     say "$label: RELEASE under load: stress --seconds $rs"
+    echo "life_release=did-not-finish" >> "$sum"
     step "$label" "$out/$label.release.log" "$bin" stress --seed "$seed" --seconds "$rs" --threads "$threads" --abi "$abi" --no-fork
     rc=$?
     line=$(grep '^hmm-robust stress: .*result=' "$out/$label.release.log" | tail -1)
