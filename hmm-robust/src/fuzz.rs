@@ -466,6 +466,8 @@ pub struct Opts {
     /// Check the whole arena every N requests (0: only at the end); stops at the first
     /// difference, naming the request after which it was seen.
     pub check_every: u64,
+    /// Stop issuing requests after this many seconds (0: no limit); the summary says so.
+    pub max_seconds: u64,
 }
 
 /// Run the fuzzer; returns whether it passed.
@@ -534,7 +536,13 @@ pub fn run(o: &Opts) -> Result<bool> {
         None => None,
     };
     let mut excluded = 0u64;
+    let mut stopped_early = false;
     for i in 0..o.requests {
+        if o.max_seconds > 0 && t0.elapsed().as_secs() >= o.max_seconds {
+            eprintln!("  time limit ({} s) reached after {i} requests: stopping here", o.max_seconds);
+            stopped_early = true;
+            break;
+        }
         let fdi = f.rng.usize(..fds.len());
         let r = f.gen();
         if i < o.skip {
@@ -599,10 +607,12 @@ pub fn run(o: &Opts) -> Result<bool> {
     }
     let s = &f.stats;
     println!(
-        "hmm-robust fuzz: seed={} requests={} excluded={} ok={} errors={} undeclared={} violations={} pages_verified={} mismatches={} errnos={} secs={:.1} result={}",
+        "hmm-robust fuzz: seed={} requests={} excluded={} planned={} time_limited={} ok={} errors={} undeclared={} violations={} pages_verified={} mismatches={} errnos={} secs={:.1} result={}",
         o.seed,
         s.requests,
         excluded,
+        o.requests,
+        stopped_early,
         s.ok,
         s.errors,
         s.undeclared,

@@ -67,6 +67,9 @@ enum Cmd {
         /// difference (to find the request that corrupted it; changes where pages live).
         #[arg(long, default_value_t = 0)]
         check_every: u64,
+        /// Stop after this many seconds even if fewer requests were sent (0: no limit).
+        #[arg(long, default_value_t = 0)]
+        max_seconds: u64,
     },
     /// Concurrency stress for a bounded time; contents verified at the end.
     Stress {
@@ -127,8 +130,20 @@ enum Cmd {
 fn main() {
     let cli = Cli::parse();
     let r: Result<bool> = match cli.cmd {
-        Cmd::Fuzz { seed, requests, abi, devices, path, trace, skip, progress_file, exclude, check_every } => {
-            fuzz::run(&fuzz::Opts { seed, requests, abi, devices, path, trace, skip, progress: progress_file, exclude, check_every })
+        Cmd::Fuzz { seed, requests, abi, devices, path, trace, skip, progress_file, exclude, check_every, max_seconds } => {
+            fuzz::run(&fuzz::Opts {
+                seed,
+                requests,
+                abi,
+                devices,
+                path,
+                trace,
+                skip,
+                progress: progress_file,
+                exclude,
+                check_every,
+                max_seconds,
+            })
         }
         Cmd::Stress { seed, seconds, threads, abi, no_fork, no_release } => stress::run(&stress::Opts {
             seed,

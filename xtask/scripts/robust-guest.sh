@@ -100,7 +100,7 @@ one() {
     say "$label: fuzz --seed $seed --requests $requests --abi $abi"
     echo "fuzz_rc=did-not-finish" >> "$sum"
     # shellcheck disable=SC2086 # $exclude: zero or more options
-    step "$label" "$log" "$bin" fuzz --seed "$seed" --requests "$requests" --abi "$abi" --progress-file "/tmp/robust-inflight-$label" $exclude
+    step "$label" "$log" "$bin" fuzz --seed "$seed" --requests "$requests" --abi "$abi" --progress-file "/tmp/robust-inflight-$label" --max-seconds $(( budget > 120 ? budget - 60 : budget )) $exclude
     rc=$?
     line=$(grep '^hmm-robust fuzz: .*result=' "$log" | tail -1)
     grep -E '^(  |problem:|hmm-robust)' "$log" | tail -120
