@@ -36,7 +36,7 @@ mod uapi;
 use devmem::{DeviceMem, ZoneType, CHUNK_SIZE};
 use dmirror::Dmirror;
 use hmm::misc::MiscWithData;
-use ioctl::Abi;
+use uapi::Numbering as Abi;
 use kernel::{
     fs::File,
     miscdevice::{MiscDevice, MiscDeviceRegistration},
@@ -184,10 +184,7 @@ impl kernel::Module for DmirrorModule {
             m.add_device(2, ZoneType::Coherent(spm0))?;
             m.add_device(3, ZoneType::Coherent(spm1))?;
         }
-        let abi_name = match abi() {
-            Abi::Mainline => "mainline",
-            Abi::Patched => "patched",
-        };
+        let abi_name = abi().name();
         pr_info!(
             "HMM test module loaded ({} devices, {} ABI). This is only for testing HMM.\n",
             m.devices.len(),

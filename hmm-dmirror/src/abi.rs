@@ -35,39 +35,18 @@ impl Abi {
         }
     }
 
+    /// The `hmm-sys` numbering table of this ABI.
+    pub const fn numbering(self) -> hmm_sys::Numbering {
+        match self {
+            Abi::Patched => hmm_sys::Numbering::Patched,
+            Abi::Mainline => hmm_sys::Numbering::Mainline,
+        }
+    }
+
     /// The ioctl number of `req` in this ABI, or `None` if the request does not exist in it
     /// (never another request's number).
     pub const fn request_code(self, req: Request) -> Option<u32> {
-        use hmm_sys as p;
-        use hmm_sys::mainline as m;
-        match self {
-            Abi::Patched => Some(match req {
-                Request::Read => p::HMM_DMIRROR_READ,
-                Request::Write => p::HMM_DMIRROR_WRITE,
-                Request::MigrateToDev => p::HMM_DMIRROR_MIGRATE_TO_DEV,
-                Request::MigrateOnFaultToDev => p::HMM_DMIRROR_MIGRATE_ON_FAULT_TO_DEV,
-                Request::MigrateToSys => p::HMM_DMIRROR_MIGRATE_TO_SYS,
-                Request::Snapshot => p::HMM_DMIRROR_SNAPSHOT,
-                Request::Exclusive => p::HMM_DMIRROR_EXCLUSIVE,
-                Request::CheckExclusive => p::HMM_DMIRROR_CHECK_EXCLUSIVE,
-                Request::Release => p::HMM_DMIRROR_RELEASE,
-                Request::Flags => p::HMM_DMIRROR_FLAGS,
-                Request::ReadUnlocked => p::HMM_DMIRROR_READ_UNLOCKED,
-            }),
-            Abi::Mainline => match req {
-                Request::Read => Some(m::HMM_DMIRROR_READ),
-                Request::Write => Some(m::HMM_DMIRROR_WRITE),
-                Request::MigrateToDev => Some(m::HMM_DMIRROR_MIGRATE_TO_DEV),
-                Request::MigrateOnFaultToDev => None,
-                Request::MigrateToSys => Some(m::HMM_DMIRROR_MIGRATE_TO_SYS),
-                Request::Snapshot => Some(m::HMM_DMIRROR_SNAPSHOT),
-                Request::Exclusive => Some(m::HMM_DMIRROR_EXCLUSIVE),
-                Request::CheckExclusive => Some(m::HMM_DMIRROR_CHECK_EXCLUSIVE),
-                Request::Release => Some(m::HMM_DMIRROR_RELEASE),
-                Request::Flags => Some(m::HMM_DMIRROR_FLAGS),
-                Request::ReadUnlocked => Some(m::HMM_DMIRROR_READ_UNLOCKED),
-            },
-        }
+        self.numbering().code(req)
     }
 
     /// Whether `req` exists in this ABI.

@@ -111,6 +111,160 @@ pub mod mainline {
     pub const HMM_DMIRROR_READ_UNLOCKED: u32 = iowr(0x09);
 }
 
+/// One request of the device, independent of its number (the two numberings collide:
+/// 0x03 is MIGRATE_ON_FAULT_TO_DEV in one and MIGRATE_TO_SYS in the other).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Request {
+    /// `HMM_DMIRROR_READ`: the device reads the range into the mirror.
+    Read,
+    /// `HMM_DMIRROR_WRITE`: the device writes the mirror into the range.
+    Write,
+    /// `HMM_DMIRROR_MIGRATE_TO_DEV`: migrate the range to device memory.
+    MigrateToDev,
+    /// `HMM_DMIRROR_MIGRATE_ON_FAULT_TO_DEV` (patched numbering only).
+    MigrateOnFaultToDev,
+    /// `HMM_DMIRROR_MIGRATE_TO_SYS`: migrate the range back to system memory.
+    MigrateToSys,
+    /// `HMM_DMIRROR_SNAPSHOT`: one `HMM_DMIRROR_PROT_*` byte per page.
+    Snapshot,
+    /// `HMM_DMIRROR_EXCLUSIVE`: take device-exclusive access.
+    Exclusive,
+    /// `HMM_DMIRROR_CHECK_EXCLUSIVE`: check that exclusive access was revoked.
+    CheckExclusive,
+    /// `HMM_DMIRROR_RELEASE`: evict all device memory chunks.
+    Release,
+    /// `HMM_DMIRROR_FLAGS`: set `HMM_DMIRROR_FLAG_*` bits.
+    Flags,
+    /// `HMM_DMIRROR_READ_UNLOCKED`: READ that may drop the mmap lock while faulting.
+    ReadUnlocked,
+}
+
+impl Request {
+    /// Every request, in patched-numbering order.
+    pub const ALL: [Request; 11] = [
+        Request::Read,
+        Request::Write,
+        Request::MigrateToDev,
+        Request::MigrateOnFaultToDev,
+        Request::MigrateToSys,
+        Request::Snapshot,
+        Request::Exclusive,
+        Request::CheckExclusive,
+        Request::Release,
+        Request::Flags,
+        Request::ReadUnlocked,
+    ];
+
+    /// The C name of the request, e.g. `"HMM_DMIRROR_MIGRATE_TO_DEV"`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Request::Read => "HMM_DMIRROR_READ",
+            Request::Write => "HMM_DMIRROR_WRITE",
+            Request::MigrateToDev => "HMM_DMIRROR_MIGRATE_TO_DEV",
+            Request::MigrateOnFaultToDev => "HMM_DMIRROR_MIGRATE_ON_FAULT_TO_DEV",
+            Request::MigrateToSys => "HMM_DMIRROR_MIGRATE_TO_SYS",
+            Request::Snapshot => "HMM_DMIRROR_SNAPSHOT",
+            Request::Exclusive => "HMM_DMIRROR_EXCLUSIVE",
+            Request::CheckExclusive => "HMM_DMIRROR_CHECK_EXCLUSIVE",
+            Request::Release => "HMM_DMIRROR_RELEASE",
+            Request::Flags => "HMM_DMIRROR_FLAGS",
+            Request::ReadUnlocked => "HMM_DMIRROR_READ_UNLOCKED",
+        }
+    }
+}
+
+impl core::fmt::Display for Request {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A request numbering: which ioctl number each [`Request`] has.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Numbering {
+    /// The migrate-on-fault series ([`patched`]); the project default.
+    #[default]
+    Patched,
+    /// Stock Linux 7.3 ([`mainline`]), without migrate-on-fault.
+    Mainline,
+}
+
+impl Numbering {
+    /// The ioctl number of `req`, or `None` if the request does not exist in this numbering
+    /// (never another request's number).
+    pub const fn code(self, req: Request) -> Option<u32> {
+        use self::mainline as m;
+        use self::patched as p;
+        match self {
+            Numbering::Patched => Some(match req {
+                Request::Read => p::HMM_DMIRROR_READ,
+                Request::Write => p::HMM_DMIRROR_WRITE,
+                Request::MigrateToDev => p::HMM_DMIRROR_MIGRATE_TO_DEV,
+                Request::MigrateOnFaultToDev => p::HMM_DMIRROR_MIGRATE_ON_FAULT_TO_DEV,
+                Request::MigrateToSys => p::HMM_DMIRROR_MIGRATE_TO_SYS,
+                Request::Snapshot => p::HMM_DMIRROR_SNAPSHOT,
+                Request::Exclusive => p::HMM_DMIRROR_EXCLUSIVE,
+                Request::CheckExclusive => p::HMM_DMIRROR_CHECK_EXCLUSIVE,
+                Request::Release => p::HMM_DMIRROR_RELEASE,
+                Request::Flags => p::HMM_DMIRROR_FLAGS,
+                Request::ReadUnlocked => p::HMM_DMIRROR_READ_UNLOCKED,
+            }),
+            Numbering::Mainline => match req {
+                Request::Read => Some(m::HMM_DMIRROR_READ),
+                Request::Write => Some(m::HMM_DMIRROR_WRITE),
+                Request::MigrateToDev => Some(m::HMM_DMIRROR_MIGRATE_TO_DEV),
+                Request::MigrateOnFaultToDev => None,
+                Request::MigrateToSys => Some(m::HMM_DMIRROR_MIGRATE_TO_SYS),
+                Request::Snapshot => Some(m::HMM_DMIRROR_SNAPSHOT),
+                Request::Exclusive => Some(m::HMM_DMIRROR_EXCLUSIVE),
+                Request::CheckExclusive => Some(m::HMM_DMIRROR_CHECK_EXCLUSIVE),
+                Request::Release => Some(m::HMM_DMIRROR_RELEASE),
+                Request::Flags => Some(m::HMM_DMIRROR_FLAGS),
+                Request::ReadUnlocked => Some(m::HMM_DMIRROR_READ_UNLOCKED),
+            },
+        }
+    }
+
+    /// The request an ioctl number names in this numbering (the inverse of [`Self::code`]).
+    pub const fn decode(self, cmd: u32) -> Option<Request> {
+        let mut i = 0;
+        while i < Request::ALL.len() {
+            let req = Request::ALL[i];
+            if let Some(c) = self.code(req) {
+                if c == cmd {
+                    return Some(req);
+                }
+            }
+            i += 1;
+        }
+        None
+    }
+
+    /// `"patched"` or `"mainline"`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Numbering::Patched => "patched",
+            Numbering::Mainline => "mainline",
+        }
+    }
+}
+
+// Each numbering gives every request it has a distinct number, and decodes it back.
+const _: () = {
+    let nums = [Numbering::Patched, Numbering::Mainline];
+    let mut n = 0;
+    while n < nums.len() {
+        let mut i = 0;
+        while i < Request::ALL.len() {
+            if let Some(c) = nums[n].code(Request::ALL[i]) {
+                assert!(matches!(nums[n].decode(c), Some(r) if r as u32 == Request::ALL[i] as u32));
+            }
+            i += 1;
+        }
+        n += 1;
+    }
+};
+
 /// FLAGS: make the next device page allocation fail.
 pub const HMM_DMIRROR_FLAG_FAIL_ALLOC: u64 = 1 << 0;
 

@@ -17,76 +17,11 @@ mod write;
 
 use crate::dmirror::Dmirror;
 use crate::hmm::page::PAGE_SIZE;
-use crate::uapi::{self, hmm_dmirror_cmd};
+use crate::uapi::{hmm_dmirror_cmd, Numbering as Abi, Request};
 use kernel::{
     prelude::*,
     uaccess::{UserPtr, UserSlice},
 };
-
-/// The request numbering spoken by the module (module parameter `abi`).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Abi {
-    /// The migrate-on-fault series (`uapi::patched`), the default.
-    Patched,
-    /// Stock Linux 7.3 (`uapi::mainline`).
-    Mainline,
-}
-
-/// A decoded request.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Request {
-    Read,
-    Write,
-    MigrateToDev,
-    MigrateOnFaultToDev,
-    MigrateToSys,
-    Snapshot,
-    Exclusive,
-    CheckExclusive,
-    Release,
-    Flags,
-    ReadUnlocked,
-}
-
-impl Request {
-    fn decode(abi: Abi, cmd: u32) -> Option<Self> {
-        Some(match abi {
-            Abi::Patched => {
-                use uapi::patched as p;
-                match cmd {
-                    p::HMM_DMIRROR_READ => Request::Read,
-                    p::HMM_DMIRROR_WRITE => Request::Write,
-                    p::HMM_DMIRROR_MIGRATE_TO_DEV => Request::MigrateToDev,
-                    p::HMM_DMIRROR_MIGRATE_ON_FAULT_TO_DEV => Request::MigrateOnFaultToDev,
-                    p::HMM_DMIRROR_MIGRATE_TO_SYS => Request::MigrateToSys,
-                    p::HMM_DMIRROR_SNAPSHOT => Request::Snapshot,
-                    p::HMM_DMIRROR_EXCLUSIVE => Request::Exclusive,
-                    p::HMM_DMIRROR_CHECK_EXCLUSIVE => Request::CheckExclusive,
-                    p::HMM_DMIRROR_RELEASE => Request::Release,
-                    p::HMM_DMIRROR_FLAGS => Request::Flags,
-                    p::HMM_DMIRROR_READ_UNLOCKED => Request::ReadUnlocked,
-                    _ => return None,
-                }
-            }
-            Abi::Mainline => {
-                use uapi::mainline as m;
-                match cmd {
-                    m::HMM_DMIRROR_READ => Request::Read,
-                    m::HMM_DMIRROR_WRITE => Request::Write,
-                    m::HMM_DMIRROR_MIGRATE_TO_DEV => Request::MigrateToDev,
-                    m::HMM_DMIRROR_MIGRATE_TO_SYS => Request::MigrateToSys,
-                    m::HMM_DMIRROR_SNAPSHOT => Request::Snapshot,
-                    m::HMM_DMIRROR_EXCLUSIVE => Request::Exclusive,
-                    m::HMM_DMIRROR_CHECK_EXCLUSIVE => Request::CheckExclusive,
-                    m::HMM_DMIRROR_RELEASE => Request::Release,
-                    m::HMM_DMIRROR_FLAGS => Request::Flags,
-                    m::HMM_DMIRROR_READ_UNLOCKED => Request::ReadUnlocked,
-                    _ => return None,
-                }
-            }
-        })
-    }
-}
 
 /// A command whose range passed the entry checks.
 pub(crate) struct Cmd {
@@ -160,7 +95,7 @@ pub(crate) fn dispatch(d: &Dmirror, abi: Abi, command: u32, arg: usize) -> Resul
     let end = usize::try_from(end).map_err(|_| EINVAL)?;
     raw.cpages = 0;
     raw.faults = 0;
-    let req = Request::decode(abi, command).ok_or(EINVAL)?;
+    let req = abi.decode(command).ok_or(EINVAL)?;
     let mut cmd = Cmd {
         start: raw.addr as usize,
         end,
