@@ -511,7 +511,14 @@ pub fn run(o: &Opts) -> Result<bool> {
         // SAFETY: the arena was just mapped read-write.
         unsafe { sys::write_mem(base + p * ps, &page_bytes(1, p)) };
     }
-    println!("hmm-robust stress: seed={} seconds={} threads={} abi={} arena={} pages", o.seed, o.seconds, threads, o.abi.name(), nblocks * BP);
+    println!(
+        "hmm-robust stress: seed={} seconds={} threads={} abi={} arena={} pages at {base:#x}, spare at {spare:#x}",
+        o.seed,
+        o.seconds,
+        threads,
+        o.abi.name(),
+        nblocks * BP
+    );
     let deadline = Instant::now() + Duration::from_secs(o.seconds);
     // Before forking: half of the arena on device 0, so the child inherits device pages.
     let mut child: Option<(libc::pid_t, RawFd)> = None;
