@@ -44,9 +44,16 @@ pub(crate) struct ChunkData {
     /// Cookie of the open file that allocated each page (C: `rpage->zone_device_data`),
     /// 0 if none. Used only to look the file up in [`DeviceMem::mirror_by_token`].
     owners: KVVec<AtomicUsize>,
+    /// Pages of this chunk allocated and not yet freed.
+    in_use: AtomicUsize,
 }
 
 impl ChunkData {
+    /// Pages of this chunk allocated and not yet freed.
+    fn pages_in_use(&self) -> usize {
+        self.in_use.load(Ordering::Acquire)
+    }
+
     /// The device.
     pub(crate) fn dev(&self) -> &Arc<DeviceMem> {
         &self.dev
@@ -81,6 +88,7 @@ impl PagemapOps for ChunkData {
             }
             data.owners[idx].store(0, Ordering::Relaxed);
         }
+        data.in_use.fetch_sub(n, Ordering::AcqRel);
         // Return the pages to the allocator unless the chunk is going away.
         let mut free = data.dev.free.lock();
         if !data.remove.load(Ordering::Acquire) {
@@ -111,7 +119,7 @@ pub(crate) struct DeviceMem {
     pub(crate) zone: ZoneType,
     /// The chunks (C: `devmem_chunks`, under `devmem_lock`).
     #[pin]
-    chunks: Mutex<KVec<Pin<KBox<Chunk>>>>,
+    chunks: Mutex<KVec<Arc<Chunk>>>,
     /// Free pages (C: `free_pages`, `free_folios`, under `lock`).
     #[pin]
     free: SpinLock<FreeLists>,
@@ -182,7 +190,7 @@ impl DeviceMem {
 
     /// Maps a new chunk and adds its pages to the free lists (C: `dmirror_allocate_chunk`
     /// without the allocation at its end).
-    fn add_chunk(self: &Arc<Self>, chunks: &mut KVec<Pin<KBox<Chunk>>>, large: bool) -> Result {
+    fn add_chunk(self: &Arc<Self>, chunks: &mut KVec<Arc<Chunk>>, large: bool) -> Result {
         let npages = CHUNK_SIZE >> PAGE_SHIFT;
         // A coherent device has exactly its one SPM range.
         if !self.is_private() && !chunks.is_empty() {
@@ -205,6 +213,7 @@ impl DeviceMem {
                 None
             },
             owners,
+            in_use: AtomicUsize::new(0),
         };
         chunks.reserve(1, GFP_KERNEL)?;
         // Room in the free lists for every page of every chunk, so that `folio_free` never
@@ -288,6 +297,7 @@ impl DeviceMem {
         for i in 0..n {
             data.owners[idx + i].store(token, Ordering::Relaxed);
         }
+        data.in_use.fetch_add(n, Ordering::AcqRel);
         self.calloc.fetch_add(n, Ordering::Relaxed);
         Ok(DevPage { page, order })
     }
@@ -299,31 +309,64 @@ impl DeviceMem {
 
     /// Migrates every page of every chunk back to system memory (C: the loop of
     /// `dmirror_fops_release` over `dmirror_device_evict_chunk`).
+    ///
+    /// The chunk list lock is held only to take references: eviction allocates memory and
+    /// locks device folios, while a MIGRATE_TO_DEV holding folio locks of its own (from
+    /// `migrate_vma_setup()`) may be waiting for that lock in [`Self::alloc_page`]. Evicting
+    /// under it deadlocked close and RELEASE under load (hmm-robust stress).
     pub(crate) fn evict_all(&self) {
-        let chunks = self.chunks.lock();
-        for c in chunks.iter() {
-            evict_chunk(c);
+        for c in self.chunk_refs() {
+            evict_chunk(&c);
         }
+    }
+
+    /// References to the current chunks, taken under the chunk list lock.
+    fn chunk_refs(&self) -> KVec<Arc<Chunk>> {
+        let chunks = self.chunks.lock();
+        let mut refs = KVec::new();
+        if refs.reserve(chunks.len(), GFP_KERNEL).is_ok() {
+            for c in chunks.iter() {
+                let _ = refs.push_within_capacity(c.clone());
+            }
+        }
+        refs
     }
 
     /// Evicts and unmaps all chunks (C: `dmirror_device_remove_chunks`): RELEASE, and
     /// module unload.
+    ///
+    /// The chunks leave the list (and their pages the free lists) under the locks; eviction
+    /// and unmapping happen after, without them (see [`Self::evict_all`]). A request that
+    /// allocated from a chunk before it left may still map its page afterwards, so the
+    /// chunk is evicted until none of its pages is in use (bounded), and the unmap then
+    /// waits only for pages that are still mapped somewhere.
     pub(crate) fn remove_chunks(&self) {
-        let mut chunks = self.chunks.lock();
-        while let Some(c) = chunks.pop() {
-            {
-                let mut free = self.free.lock();
+        let detached = {
+            let mut chunks = self.chunks.lock();
+            let mut free = self.free.lock();
+            for c in chunks.iter() {
                 c.data().remove.store(true, Ordering::Release);
-                free.remove_range(c.first_pfn(), c.npages());
             }
-            evict_chunk(&c);
-            // Dropping the chunk unmaps it (waiting for its last pages to be freed) and
-            // releases its physical range.
+            free.clear();
+            core::mem::take(&mut *chunks)
+        };
+        for c in detached {
+            for _ in 0..EVICT_ROUNDS {
+                evict_chunk(&c);
+                if c.data().pages_in_use() == 0 {
+                    break;
+                }
+                kernel::time::delay::fsleep(kernel::time::Delta::from_millis(10));
+            }
+            // Dropping the last reference unmaps the chunk (waiting for its last pages to
+            // be freed) and releases its physical range.
             drop(c);
         }
-        self.free.lock().clear();
     }
 }
+
+/// How many times [`DeviceMem::remove_chunks`] evicts a chunk whose pages are still in use.
+const EVICT_ROUNDS: usize = 50;
 
 /// Copies every device page of `chunk` that is in use back to system memory and remaps it
 /// there (C: `dmirror_device_evict_chunk`).

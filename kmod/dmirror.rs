@@ -25,8 +25,6 @@ pub(crate) const FAULT_WINDOW: usize = 32;
 /// The state the interval notifier callback works on.
 #[pin_data]
 pub(crate) struct Mirror {
-    /// The device's owner cookie: its own migrations are not invalidations.
-    owner: Owner,
     /// The device page table under the mirror mutex (C: `dmirror->mutex`).
     #[pin]
     pub(crate) pt: Mutex<DevicePageTable>,
@@ -36,10 +34,14 @@ impl Invalidate for Mirror {
     /// C: `dmirror_interval_invalidate`.
     fn invalidate(n: &IntervalNotifier<Self>, range: &NotifierRange<'_>, cur_seq: usize) -> bool {
         let m = n.data();
-        // Invalidations for the device's own migrations are handled by the migration.
-        if range.is_migration_by(m.owner) {
-            return true;
-        }
+        // C returns early for MMU_NOTIFY_MIGRATE events whose owner is this device, on the
+        // grounds that the migration updates the table itself. But the owner cookie names
+        // the device, not the file: another open file of the same device (or the CPU fault
+        // path, which migrates for whichever file owns the page) kept entries for pages
+        // that the migration then freed, and READ/WRITE went through them (hmm-robust:
+        // wrong data from READ, and with a second file a write into a freed page). Every
+        // invalidation erases; the migrating file maps its migrated pages again after
+        // `migrate_vma_pages()`, and any other page is simply faulted in again.
         let mut pt = if range.blockable() {
             m.pt.lock()
         } else {
@@ -72,7 +74,6 @@ const MIRROR_LEN: usize = usize::MAX & !(PAGE_SIZE - 1);
 impl Dmirror {
     /// Mirrors `mm` for device `dev` (C: `dmirror_fops_open`).
     pub(crate) fn new(dev: Arc<DeviceMem>, mm: &kernel::mm::Mm) -> Result<Arc<Self>> {
-        let owner = dev.owner();
         let pt = DevicePageTable::new()?;
         Arc::pin_init(
             try_pin_init!(Dmirror {
@@ -80,7 +81,6 @@ impl Dmirror {
                 flags: AtomicU64::new(0),
                 notifier <- IntervalNotifier::new(
                     try_pin_init!(Mirror {
-                        owner,
                         pt <- new_mutex!(pt),
                     }),
                     mm,

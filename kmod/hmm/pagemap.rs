@@ -4,6 +4,7 @@
 //! `dev_pagemap_ops` ([`PagemapOps`]), the free lists of device pages ([`FreeLists`]) and
 //! the CPU fault on a device page ([`CpuFault`]).
 
+use kernel::sync::Arc;
 use super::migrate_vma::NewPage;
 use super::page::{PageRef, PAGE_SHIFT, PMD_NR};
 use super::Owner;
@@ -108,13 +109,6 @@ impl FreeLists {
         } else {
             self.pages.push_within_capacity(f)
         };
-    }
-
-    /// Drops the tokens of pages in `[first, first + n)` (C: `dmirror_remove_free_pages`).
-    pub(crate) fn remove_range(&mut self, first: usize, n: usize) {
-        let inside = |f: &FreePfn| f.pfn >= first && f.pfn < first + n;
-        self.pages.retain(|f| !inside(f));
-        self.folios.retain(|f| !inside(f));
     }
 
     /// Drops every token.
@@ -262,7 +256,7 @@ impl<T: PagemapOps> DevPagemap<T> {
         kind: MemoryKind,
         size: usize,
         owner: Owner,
-    ) -> Result<Pin<KBox<Self>>> {
+    ) -> Result<Arc<Self>> {
         let (start, region) = match kind {
             MemoryKind::Private => {
                 // SAFETY: `iomem_resource` is the static root of the iomem tree; the name
@@ -326,7 +320,8 @@ impl<T: PagemapOps> DevPagemap<T> {
                 }
             }),
         });
-        KBox::pin_init(init, GFP_KERNEL).inspect_err(|_| release(()))
+        // An `Arc`: eviction works on a chunk without holding the device's chunk list lock.
+        Arc::pin_init(init, GFP_KERNEL).inspect_err(|_| release(()))
     }
 
     /// The driver data.
