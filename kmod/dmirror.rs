@@ -14,34 +14,70 @@ use crate::pt::{DevicePageTable, TAG_READ, TAG_WRITE};
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{
     mm::MmWithUser,
-    new_mutex,
+    new_mutex, new_spinlock,
     prelude::*,
-    sync::{aref::ARef, Arc, Mutex},
+    sync::{aref::ARef, Arc, Mutex, SpinLock},
 };
 
 /// The pages one `hmm_range_fault()` call covers in READ/WRITE/SNAPSHOT (C: `pfns[32]`).
 pub(crate) const FAULT_WINDOW: usize = 32;
 
+/// How many migrations of one open file can be in flight at once and still keep the
+/// mirror entries of the pages they leave in place (see [`Mirror::own_migration`]).
+const MIGRATION_SLOTS: usize = 8;
+
 /// The state the interval notifier callback works on.
 #[pin_data]
 pub(crate) struct Mirror {
+    /// The device's owner cookie.
+    owner: Owner,
     /// The device page table under the mirror mutex (C: `dmirror->mutex`).
     #[pin]
     pub(crate) pt: Mutex<DevicePageTable>,
+    /// `[start, end)` of each migration this file is running; `(0, 0)` is a free slot.
+    #[pin]
+    migrating: SpinLock<[(usize, usize); MIGRATION_SLOTS]>,
+}
+
+impl Mirror {
+    /// Whether `[start, end)` lies inside a migration that this file is running.
+    fn own_migration(&self, start: usize, end: usize) -> bool {
+        self.migrating
+            .lock()
+            .iter()
+            .any(|&(s, e)| s < e && s <= start && end <= e)
+    }
+}
+
+/// A migration of `[start, end)` registered with its file's mirror; unregistered on drop.
+pub(crate) struct OwnMigration<'a> {
+    mirror: &'a Mirror,
+    slot: Option<usize>,
+}
+
+impl Drop for OwnMigration<'_> {
+    fn drop(&mut self) {
+        if let Some(i) = self.slot {
+            self.mirror.migrating.lock()[i] = (0, 0);
+        }
+    }
 }
 
 impl Invalidate for Mirror {
     /// C: `dmirror_interval_invalidate`.
     fn invalidate(n: &IntervalNotifier<Self>, range: &NotifierRange<'_>, cur_seq: usize) -> bool {
         let m = n.data();
-        // C returns early for MMU_NOTIFY_MIGRATE events whose owner is this device, on the
-        // grounds that the migration updates the table itself. But the owner cookie names
-        // the device, not the file: another open file of the same device (or the CPU fault
-        // path, which migrates for whichever file owns the page) kept entries for pages
-        // that the migration then freed, and READ/WRITE went through them (hmm-robust:
-        // wrong data from READ, and with a second file a write into a freed page). Every
-        // invalidation erases; the migrating file maps its migrated pages again after
-        // `migrate_vma_pages()`, and any other page is simply faulted in again.
+        // C returns early for every MMU_NOTIFY_MIGRATE event whose owner is this device:
+        // the migration updates the table itself. But the owner cookie names the device,
+        // not the file, so another open file of the same device (and the CPU fault path,
+        // which migrates for whichever file owns the page) kept entries for pages that the
+        // migration then freed, and READ/WRITE went through them (hmm-robust: wrong data,
+        // and writes into freed pages). Only the file running the migration skips it
+        // (its pages that stay put keep their entries; the migrated ones are mapped again
+        // after `migrate_vma_pages()`); every other file erases.
+        if range.is_migration_by(m.owner) && m.own_migration(range.start(), range.end()) {
+            return true;
+        }
         let mut pt = if range.blockable() {
             m.pt.lock()
         } else {
@@ -74,6 +110,7 @@ const MIRROR_LEN: usize = usize::MAX & !(PAGE_SIZE - 1);
 impl Dmirror {
     /// Mirrors `mm` for device `dev` (C: `dmirror_fops_open`).
     pub(crate) fn new(dev: Arc<DeviceMem>, mm: &kernel::mm::Mm) -> Result<Arc<Self>> {
+        let owner = dev.owner();
         let pt = DevicePageTable::new()?;
         Arc::pin_init(
             try_pin_init!(Dmirror {
@@ -81,7 +118,9 @@ impl Dmirror {
                 flags: AtomicU64::new(0),
                 notifier <- IntervalNotifier::new(
                     try_pin_init!(Mirror {
+                        owner,
                         pt <- new_mutex!(pt),
+                        migrating <- new_spinlock!([(0, 0); MIGRATION_SLOTS]),
                     }),
                     mm,
                     0,
@@ -105,6 +144,20 @@ impl Dmirror {
     /// The owner cookie of the device.
     pub(crate) fn owner(&self) -> Owner {
         self.dev.owner()
+    }
+
+    /// Registers a migration of `[start, end)` by this file, so that its own invalidations
+    /// keep the entries of the pages it leaves in place (C's behaviour for every file).
+    /// With all slots taken it registers nothing: the entries are then erased and faulted
+    /// in again, which is correct, only slower.
+    pub(crate) fn own_migration(&self, start: usize, end: usize) -> OwnMigration<'_> {
+        let mirror = self.notifier.data();
+        let mut slots = mirror.migrating.lock();
+        let slot = slots.iter().position(|&(s, e)| s == 0 && e == 0);
+        if let Some(i) = slot {
+            slots[i] = (start, end);
+        }
+        OwnMigration { mirror, slot }
     }
 
     /// `mmget_not_zero(dmirror->notifier.mm)`: the mirrored mm, if it still has users.

@@ -182,6 +182,7 @@ pub(crate) fn migrate_window_to_dev(
     start: usize,
     end: usize,
 ) -> Result {
+    let _own = d.own_migration(start, end);
     let mut m = MigrateVma::setup(
         lock,
         vma,

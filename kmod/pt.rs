@@ -59,11 +59,16 @@ impl DevicePageTable {
         self.xa.as_mut().erase(vpfn)
     }
 
-    /// Unmaps `[start >> PAGE_SHIFT, end >> PAGE_SHIFT]` (C: `dmirror_do_update`, which
-    /// includes the page at `end`).
+    /// Unmaps the pages of `[start, end)` (C: `dmirror_do_update`, which also erases the
+    /// page at `end`: harmless there, where the device's own migrations are never
+    /// invalidations, but here a CPU fault on page P would drop the entry of P + 1 while
+    /// that page stays in device memory, and a later MIGRATE_TO_DEV could not read it back).
     pub(crate) fn invalidate(&mut self, start: usize, end: usize) {
+        if end <= start {
+            return;
+        }
         self.xa
             .as_mut()
-            .erase_range(start >> PAGE_SHIFT, end >> PAGE_SHIFT)
+            .erase_range(start >> PAGE_SHIFT, (end - 1) >> PAGE_SHIFT)
     }
 }

@@ -2,6 +2,7 @@
 
 //! `struct mmu_interval_notifier`: a subscription to invalidations of a range of an mm.
 
+use super::Owner;
 use kernel::{
     bindings,
     error::to_result,
@@ -43,6 +44,13 @@ impl NotifierRange<'_> {
     pub(crate) fn blockable(&self) -> bool {
         // SAFETY: `raw` is a valid range for the duration of the callback.
         unsafe { bindings::mmu_notifier_range_blockable(self.raw) }
+    }
+
+    /// `range->event == MMU_NOTIFY_MIGRATE && range->owner == owner`: the invalidation is
+    /// part of a migration that the device with this owner cookie drives.
+    pub(crate) fn is_migration_by(&self, owner: Owner) -> bool {
+        self.raw.event == bindings::mmu_notifier_event_MMU_NOTIFY_MIGRATE
+            && self.raw.owner == owner.as_ptr()
     }
 }
 
