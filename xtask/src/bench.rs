@@ -7,7 +7,6 @@
 //! table, which is also kept as `table.txt`. A missing or unloadable Rust module is said
 //! clearly and leaves its ratios n/a; the C numbers stand on their own.
 use crate::kernel::{self, Profile};
-use crate::progress::{run_logged, Stage};
 use crate::vm::{self, VmRun};
 use crate::{cache, chroot, host, kmod, logscan};
 use anyhow::{bail, Context, Result};
@@ -45,40 +44,9 @@ pub struct BenchOpts {
 
 /// Build hmm-bench in release mode on the host (the guest sees the host's files).
 fn build_bench(log: &Path) -> Result<PathBuf> {
-    let ws = cache::workspace();
-    let stage = Stage::start("hmm-bench: cargo build --release");
-    let _ = std::fs::remove_file(log);
-    run_logged(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(&ws)
-            .args([
-                "build",
-                "--release",
-                "--quiet",
-                "-p",
-                "hmm-bench",
-                "--bin",
-                "hmm-bench",
-            ]),
-        log,
-    )?;
-    let bin = ws.join("target/release/hmm-bench");
-    if !bin.exists() {
-        bail!("{} not built", bin.display());
-    }
-    stage.done();
-    Ok(bin)
+    crate::suite::build_release_bin("hmm-bench", "hmm-bench", log)
 }
 
-fn timestamp() -> String {
-    Command::new("date")
-        .args(["-u", "+%Y%m%d-%H%M%S"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| format!("{}", std::process::id()))
-}
 
 /// Run `lab bench`; returns the exit code.
 pub fn run(o: BenchOpts) -> Result<i32> {
@@ -117,7 +85,7 @@ pub fn run(o: BenchOpts) -> Result<i32> {
 
     let dir = cache::workspace()
         .join("target/lab/bench")
-        .join(timestamp());
+        .join(cache::timestamp());
     std::fs::create_dir_all(&dir)?;
     let mut cmd: Vec<String> = vec![
         "bash".into(),

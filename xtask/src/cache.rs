@@ -47,3 +47,14 @@ pub fn workspace() -> PathBuf {
 pub fn xtask_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
 }
+
+/// UTC `YYYYmmdd-HHMMSS` for run directories (the pid if `date` fails).
+pub fn timestamp() -> String {
+    std::process::Command::new("date")
+        .args(["-u", "+%Y%m%d-%H%M%S"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| format!("{}", std::process::id()))
+}

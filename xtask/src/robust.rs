@@ -8,14 +8,12 @@
 //! `[robust] === LABEL: begin` markers the script writes to /dev/kmsg), and a table is
 //! printed. Only the Rust module's failures fail the run; the C driver's are findings.
 use crate::kernel::{self, Profile};
-use crate::progress::{run_logged, Stage};
 use crate::vm::{self, VmRun};
 use crate::{cache, chroot, host, kmod, logscan};
 use anyhow::{bail, Result};
 use clap::Args;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 /// Options of `lab robust`.
@@ -55,32 +53,9 @@ pub struct RobustOpts {
 }
 
 fn build_robust(log: &Path) -> Result<PathBuf> {
-    let ws = cache::workspace();
-    let stage = Stage::start("hmm-robust: cargo build --release");
-    let _ = std::fs::remove_file(log);
-    run_logged(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(&ws)
-            .args(["build", "--release", "--quiet", "-p", "hmm-robust", "--bin", "hmm-robust"]),
-        log,
-    )?;
-    let bin = ws.join("target/release/hmm-robust");
-    if !bin.exists() {
-        bail!("{} not built", bin.display());
-    }
-    stage.done();
-    Ok(bin)
+    crate::suite::build_release_bin("hmm-robust", "hmm-robust", log)
 }
 
-fn timestamp() -> String {
-    Command::new("date")
-        .args(["-u", "+%Y%m%d-%H%M%S"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| format!("{}", std::process::id()))
-}
 
 /// `key=value` lines of a summary file.
 fn summary(path: &Path) -> BTreeMap<String, String> {
@@ -195,7 +170,7 @@ pub fn run(o: RobustOpts) -> Result<i32> {
     });
     let step = o.step_timeout.unwrap_or(if o.profile == Profile::Debug { 3000 } else { 1200 });
     let timeout = o.timeout.unwrap_or(4 * step + 600);
-    let dir = cache::workspace().join("target/lab/robust").join(timestamp());
+    let dir = cache::workspace().join("target/lab/robust").join(cache::timestamp());
     std::fs::create_dir_all(&dir)?;
     // One boot for both drivers; when the C driver gets stuck in the kernel (the boot cannot
     // go on), a second boot for the Rust module.

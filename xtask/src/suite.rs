@@ -11,21 +11,27 @@ pub const BIN: &str = "hmm-tests";
 
 /// Build the suite in release mode; returns the binary.
 pub fn build(log: &Path) -> Result<PathBuf> {
+    build_release_bin("hmm-tests", BIN, log)
+}
+
+/// `cargo build --release -p PACKAGE --bin BIN` in the workspace (output to `log`); returns
+/// the binary, which the guest runs from the host's filesystem.
+pub fn build_release_bin(package: &str, bin: &str, log: &Path) -> Result<PathBuf> {
     let ws = cache::workspace();
-    let stage = Stage::start("hmm-tests: cargo build --release");
+    let stage = Stage::start(format!("{package}: cargo build --release"));
     let _ = std::fs::remove_file(log);
     run_logged(
         Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .current_dir(&ws)
-            .args(["build", "--release", "--quiet", "-p", "hmm-tests", "--bin", BIN]),
+            .args(["build", "--release", "--quiet", "-p", package, "--bin", bin]),
         log,
     )?;
-    let bin = ws.join("target/release").join(BIN);
-    if !bin.exists() {
-        bail!("{} not built", bin.display());
+    let path = ws.join("target/release").join(bin);
+    if !path.exists() {
+        bail!("{} not built", path.display());
     }
     stage.done();
-    Ok(bin)
+    Ok(path)
 }
 
 /// Build hmm-dmirror's test executables (their device tests are `#[ignore]`d on a host
