@@ -138,10 +138,9 @@ impl<'a> PageRef<'a> {
         assert_eq!(src.len(), PAGE_SIZE);
         // SAFETY: By the type invariant the page is valid.
         let dst = unsafe { bindings::kmap_local_page(self.as_ptr()) };
-        // SAFETY: `dst` maps one whole page and `src` is a distinct buffer of `PAGE_SIZE`
-        // bytes. Concurrent CPU accesses to the page through user mappings are racy by
-        // nature (the device writes "behind the CPU's back"), as in the C driver; they
-        // are byte copies of plain data.
+        // Concurrent CPU accesses to the page through user mappings are racy by nature (the
+        // device writes "behind the CPU's back"), as in the C driver: plain byte copies.
+        // SAFETY: `dst` maps one whole page; `src` is a distinct `PAGE_SIZE`-byte buffer.
         unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), dst.cast::<u8>(), PAGE_SIZE) };
         // SAFETY: `dst` was returned by `kmap_local_page()` above, unmapped once.
         unsafe { bindings::kunmap_local(dst) };

@@ -95,10 +95,10 @@ impl<'a> Faulted<'a> {
         if !e.valid() {
             return None;
         }
-        // SAFETY: A valid entry names a page mapped in the mm when the notifier sequence
-        // was checked under the driver lock; an invalidation must take that lock (see
-        // `Invalidate`) before the page can be unmapped, so the page stays allocated for
-        // `'a`, the time the lock is held.
+        // An invalidation must take the driver lock (see `Invalidate`) before the page can
+        // be unmapped, and `'a` is the time that lock is held.
+        // SAFETY: A valid entry names a page mapped when the sequence was checked under the
+        // driver lock, so it stays allocated for `'a` (see above).
         Some(unsafe { PageRef::from_pfn(e.pfn()) })
     }
 }

@@ -32,14 +32,7 @@ pub(crate) fn exclusive(d: &Dmirror, cmd: &mut Cmd) -> Result {
     // Return the data for verification.
     let mut bounce = Bounce::new(cmd.start, cmd.size())?;
     let ret = do_read(&d.pt().lock(), cmd.start, cmd.end, &mut bounce);
-    let ret = ret.and_then(|()| {
-        cmd.user_buf(bounce.buf.len())
-            .writer()
-            .write_slice(&bounce.buf)
-            .map_err(|_| EFAULT)
-    });
-    cmd.raw.cpages = bounce.cpages as u64;
-    ret
+    cmd.finish_read(ret, &bounce)
 }
 
 /// HMM_DMIRROR_CHECK_EXCLUSIVE: `EPERM` if a page of the range is still mapped atomic.

@@ -28,12 +28,5 @@ pub(crate) fn migrate_to_dev(d: &Dmirror, cmd: &mut Cmd) -> Result {
     };
     drop(mm);
     // Copied out without the mmap lock: the copy may fault on `ptr`.
-    let ret = ret.and_then(|()| {
-        cmd.user_buf(bounce.buf.len())
-            .writer()
-            .write_slice(&bounce.buf)
-            .map_err(|_| EFAULT)
-    });
-    cmd.raw.cpages = bounce.cpages as u64;
-    ret
+    cmd.finish_read(ret, &bounce)
 }

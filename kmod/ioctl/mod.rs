@@ -15,7 +15,7 @@ mod release;
 mod snapshot;
 mod write;
 
-use crate::dmirror::Dmirror;
+use crate::dmirror::{Bounce, Dmirror};
 use crate::hmm::page::PAGE_SIZE;
 use crate::uapi::{hmm_dmirror_cmd, Numbering as Abi, Request};
 use kernel::{
@@ -34,6 +34,20 @@ pub(crate) struct Cmd {
 }
 
 impl Cmd {
+    /// The end of a request that reads pages for the caller (READ, MIGRATE_TO_DEV,
+    /// EXCLUSIVE): if `ret` is `Ok`, copies `bounce` out to `ptr` (`EFAULT` if it cannot);
+    /// `cpages` = pages read in either case (C: the tail of `dmirror_read`).
+    pub(crate) fn finish_read(&mut self, ret: Result, bounce: &Bounce) -> Result {
+        let ret = ret.and_then(|()| {
+            self.user_buf(bounce.buf.len())
+                .writer()
+                .write_slice(&bounce.buf)
+                .map_err(|_| EFAULT)
+        });
+        self.raw.cpages = bounce.cpages as u64;
+        ret
+    }
+
     /// `npages * PAGE_SIZE`.
     pub(crate) fn size(&self) -> usize {
         self.end - self.start

@@ -28,12 +28,5 @@ pub(super) fn read_with(d: &Dmirror, cmd: &mut Cmd, unlocked: Option<usize>) -> 
         }
         cmd.raw.faults += 1;
     };
-    let ret = ret.and_then(|()| {
-        cmd.user_buf(bounce.buf.len())
-            .writer()
-            .write_slice(&bounce.buf)
-            .map_err(|_| EFAULT)
-    });
-    cmd.raw.cpages = bounce.cpages as u64;
-    ret
+    cmd.finish_read(ret, &bounce)
 }

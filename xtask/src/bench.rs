@@ -6,9 +6,9 @@
 //! `target/lab/bench/<timestamp>/results.csv`, draws `plots/*.svg` and prints the Rust/C
 //! table, which is also kept as `table.txt`. A missing or unloadable Rust module is said
 //! clearly and leaves its ratios n/a; the C numbers stand on their own.
-use crate::kernel::{self, Profile};
+use crate::kernel::Profile;
 use crate::vm::{self, VmRun};
-use crate::{cache, chroot, host, kmod, logscan};
+use crate::{cache, logscan};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -50,31 +50,9 @@ fn build_bench(log: &Path) -> Result<PathBuf> {
 
 /// Run `lab bench`; returns the exit code.
 pub fn run(o: BenchOpts) -> Result<i32> {
-    let root = cache::root();
-    std::fs::create_dir_all(&root)?;
-    let hlog = root.join("host.log");
-    host::ensure_packages(&hlog)?;
-    let vng = host::vng(&root, &hlog)?;
-    let ch = chroot::ensure(&root)?;
-    let kernel = kernel::ensure(&root, &ch, o.profile)?;
-    let c_ko = kernel.test_hmm_ko();
-    if !c_ko.exists() {
-        bail!(
-            "the C driver {} is missing: run `cargo xtask lab build`",
-            c_ko.display()
-        );
-    }
-    // The Rust module is optional here: without it, the C driver is benchmarked alone.
-    let (rust_ko, rust_why) = if o.c_only {
-        (None, "not requested (--c-only)".to_string())
-    } else if !kmod::present() {
-        (None, "kmod/ has no Kbuild yet".to_string())
-    } else {
-        match kmod::build(&ch, &kernel) {
-            Ok(ko) => (Some(ko), String::new()),
-            Err(e) => (None, format!("build failed: {e:#}")),
-        }
-    };
+    let base = crate::lab::prepare(o.profile)?;
+    let (c_ko, rust_ko, rust_why) = crate::lab::both_drivers(&base, o.c_only)?;
+    let crate::lab::Base { root, vng, kernel, .. } = base;
     match &rust_ko {
         Some(k) => eprintln!("    Rust module: {}", k.display()),
         None => eprintln!("==> Rust module NOT available ({rust_why}): benchmarking the C driver alone; Rust/C ratios will be n/a"),

@@ -234,7 +234,21 @@ pub struct Built {
     pub vng: PathBuf,
 }
 
-fn build(profile: Profile, need_kmod: bool) -> Result<Built> {
+/// The lab's base, shared by every command: the cache root, the host packages and
+/// virtme-ng, the chroot and the kernel of a profile.
+pub struct Base {
+    /// The cache root (`~/.cache/hmm-rs`).
+    pub root: PathBuf,
+    /// virtme-ng.
+    pub vng: PathBuf,
+    /// The build chroot.
+    pub ch: chroot::Chroot,
+    /// The kernel.
+    pub kernel: Kernel,
+}
+
+/// Makes sure the host, the chroot and the kernel of `profile` are ready (all cached).
+pub fn prepare(profile: Profile) -> Result<Base> {
     let root = cache::root();
     std::fs::create_dir_all(&root)?;
     let hlog = root.join("host.log");
@@ -242,6 +256,31 @@ fn build(profile: Profile, need_kmod: bool) -> Result<Built> {
     let vng = host::vng(&root, &hlog)?;
     let ch = chroot::ensure(&root)?;
     let kernel = kernel::ensure(&root, &ch, profile)?;
+    Ok(Base { root, vng, ch, kernel })
+}
+
+/// The drivers of a one-boot comparison (`bench`, `robust`): the C driver, which must exist,
+/// and the Rust module unless `c_only`, or why it is not available.
+pub fn both_drivers(b: &Base, c_only: bool) -> Result<(PathBuf, Option<PathBuf>, String)> {
+    let c_ko = b.kernel.test_hmm_ko();
+    if !c_ko.exists() {
+        bail!("the C driver {} is missing: run `cargo xtask lab build`", c_ko.display());
+    }
+    let (rust_ko, why) = if c_only {
+        (None, "not requested (--c-only)".to_string())
+    } else if !kmod::present() {
+        (None, "kmod/ has no Kbuild yet".to_string())
+    } else {
+        match kmod::build(&b.ch, &b.kernel) {
+            Ok(ko) => (Some(ko), String::new()),
+            Err(e) => (None, format!("build failed: {e:#}")),
+        }
+    };
+    Ok((c_ko, rust_ko, why))
+}
+
+fn build(profile: Profile, need_kmod: bool) -> Result<Built> {
+    let Base { vng, ch, kernel, .. } = prepare(profile)?;
     // The Rust module is built whenever it exists; a failure only stops the runs that load it.
     let kmod = if kmod::present() {
         match kmod::build(&ch, &kernel) {

@@ -7,10 +7,10 @@
 //! is scanned for kernel reports (attributed to the driver whose section they fall in, by the
 //! `[robust] === LABEL: begin` markers the script writes to /dev/kmsg), and a table is
 //! printed. Only the Rust module's failures fail the run; the C driver's are findings.
-use crate::kernel::{self, Profile};
+use crate::kernel::Profile;
 use crate::vm::{self, VmRun};
-use crate::{cache, chroot, host, kmod, logscan};
-use anyhow::{bail, Result};
+use crate::{cache, logscan};
+use anyhow::Result;
 use clap::Args;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -138,27 +138,9 @@ fn judge(s: &BTreeMap<String, String>, reports: usize) -> Vec<String> {
 
 /// Run `lab robust`; returns the exit code.
 pub fn run(o: RobustOpts) -> Result<i32> {
-    let root = cache::root();
-    std::fs::create_dir_all(&root)?;
-    let hlog = root.join("host.log");
-    host::ensure_packages(&hlog)?;
-    let vng = host::vng(&root, &hlog)?;
-    let ch = chroot::ensure(&root)?;
-    let kernel = kernel::ensure(&root, &ch, o.profile)?;
-    let c_ko = kernel.test_hmm_ko();
-    if !c_ko.exists() {
-        bail!("the C driver {} is missing: run `cargo xtask lab build`", c_ko.display());
-    }
-    let (rust_ko, rust_why) = if o.c_only {
-        (None, "not requested (--c-only)".to_string())
-    } else if !kmod::present() {
-        (None, "kmod/ has no Kbuild yet".to_string())
-    } else {
-        match kmod::build(&ch, &kernel) {
-            Ok(ko) => (Some(ko), String::new()),
-            Err(e) => (None, format!("build failed: {e:#}")),
-        }
-    };
+    let base = crate::lab::prepare(o.profile)?;
+    let (c_ko, rust_ko, rust_why) = crate::lab::both_drivers(&base, o.c_only)?;
+    let crate::lab::Base { root, vng, kernel, .. } = base;
     if rust_ko.is_none() {
         eprintln!("==> Rust module NOT available ({rust_why}): the C driver alone");
     }
