@@ -62,7 +62,10 @@ pub fn munmap(addr: usize, len: usize) -> Result<(), i32> {
     }
 }
 
-/// `mremap(old, len, len, MREMAP_MAYMOVE|MREMAP_FIXED, new)` between arena ranges.
+/// `mremap(old, len, len, MREMAP_MAYMOVE|MREMAP_FIXED|MREMAP_DONTUNMAP, new)` between arena
+/// ranges: the pages move to `new` (replacing what was mapped there) and `old` stays mapped,
+/// empty. No hole is left that another thread's mmap (a thread's signal stack, say) could
+/// take and a later MAP_FIXED / MREMAP_FIXED would then clobber.
 pub fn mremap_fixed(old: usize, len: usize, new: usize) -> Result<(), i32> {
     // SAFETY: both ranges are arena ranges owned by the calling thread (see stress.rs).
     let r = unsafe {
@@ -70,7 +73,7 @@ pub fn mremap_fixed(old: usize, len: usize, new: usize) -> Result<(), i32> {
             old as *mut libc::c_void,
             len,
             len,
-            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED | libc::MREMAP_DONTUNMAP,
             new as *mut libc::c_void,
         )
     };
