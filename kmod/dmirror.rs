@@ -7,16 +7,18 @@
 
 use crate::devmem::{backing_page, DeviceMem};
 use crate::hmm::interval_notifier::{IntervalNotifier, Invalidate, NotifierRange};
-use crate::hmm::page::{PageKind, PAGE_SHIFT, PAGE_SIZE};
+use crate::hmm::page::{PageKind, PageRef, PAGE_SHIFT, PAGE_SIZE};
 use crate::hmm::range_fault::{range_fault, Faulted, Locking, Request};
 use crate::hmm::Owner;
 use crate::pt::{DevicePageTable, TAG_READ, TAG_WRITE};
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{
+    alloc::flags::__GFP_NOWARN,
     mm::MmWithUser,
     new_mutex, new_spinlock,
     prelude::*,
     sync::{aref::ARef, Arc, Mutex, SpinLock},
+    uaccess::UserSlice,
 };
 
 /// The pages one `hmm_range_fault()` call covers in READ/WRITE/SNAPSHOT (C: `pfns[32]`).
@@ -243,11 +245,17 @@ impl Dmirror {
     }
 }
 
-/// The kernel-side copy of the caller's buffer (C: `struct dmirror_bounce`).
+/// The device's staging buffer for one request (C: `struct dmirror_bounce`).
+///
+/// Allocated without zeroing (C: `vmalloc`) and without the allocator's warning (a huge
+/// `npages` is a user error: `ENOMEM`, not a kernel splat). Only initialized bytes are
+/// ever visible: reads append page by page ([`Bounce::push_page`]), WRITE fills it from the
+/// user buffer at once ([`Bounce::fill_from_user`]).
 pub(crate) struct Bounce {
     /// Start of the range it mirrors.
     pub(crate) addr: usize,
-    /// The data, one page per page of the range.
+    /// The data of the pages copied so far (reads), or of the whole range (WRITE).
+    // INVARIANT: `buf.capacity()` >= the range's size, so appending never reallocates.
     pub(crate) buf: VVec<u8>,
     /// Pages copied so far.
     pub(crate) cpages: usize,
@@ -258,14 +266,27 @@ impl Bounce {
     pub(crate) fn new(addr: usize, size: usize) -> Result<Self> {
         Ok(Bounce {
             addr,
-            buf: VVec::from_elem(0u8, size, GFP_KERNEL)?,
+            buf: VVec::with_capacity(size, GFP_KERNEL | __GFP_NOWARN)?,
             cpages: 0,
         })
     }
 
-    fn page_mut(&mut self, addr: usize) -> &mut [u8] {
-        let off = (addr - self.addr) & !(PAGE_SIZE - 1);
-        &mut self.buf[off..off + PAGE_SIZE]
+    /// Fills the buffer with the user's `src` (WRITE), all of its capacity.
+    pub(crate) fn fill_from_user(&mut self, src: UserSlice) -> Result {
+        src.read_all(&mut self.buf, GFP_KERNEL).map_err(|_| EFAULT)
+    }
+
+    /// Appends the contents of the page mirroring `addr`, which must be the next page.
+    fn push_page(&mut self, addr: usize, page: &PageRef<'_>) -> Result {
+        let off = self.buf.len();
+        if addr - self.addr != off || self.buf.capacity() - off < PAGE_SIZE {
+            return Err(EINVAL);
+        }
+        page.read_into(&mut self.buf.spare_capacity_mut()[..PAGE_SIZE]);
+        // SAFETY: `read_into` initialized the first `PAGE_SIZE` bytes of the spare capacity,
+        // which holds at least that many (checked above).
+        unsafe { self.buf.inc_len(PAGE_SIZE) };
+        Ok(())
     }
 
     fn page(&self, addr: usize) -> &[u8] {
@@ -285,7 +306,7 @@ pub(crate) fn do_read(
     let mut addr = start;
     while addr < end {
         let (page, _) = pt.lookup(addr >> PAGE_SHIFT).ok_or(ENOENT)?;
-        page.read_into(bounce.page_mut(addr));
+        bounce.push_page(addr, &page)?;
         bounce.cpages += 1;
         addr += PAGE_SIZE;
     }

@@ -6,6 +6,7 @@
 
 pub mod csv;
 pub mod measure;
+pub mod perf_gate;
 pub mod plot;
 pub mod ratio;
 pub mod report;

@@ -3,7 +3,8 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use hmm_bench::row::{Pages, Row};
+use hmm_bench::perf_gate;
+use hmm_bench::row::{Kind, Pages, Row};
 use hmm_bench::workloads::{self, Config};
 use hmm_bench::{csv, report, sizes};
 use hmm_dmirror::{Abi, Device};
@@ -88,6 +89,17 @@ struct RunArgs {
     /// Output CSV (rewritten after every configuration, so a partial run leaves its rows).
     #[arg(long)]
     out: PathBuf,
+    /// Profile this request kind: under `perf record -D -1 --control fifo:CTL,ACK`, perf's
+    /// events are enabled around each timed operation of the kind and nothing else
+    /// (READ, WRITE, MIGRATE_TO_DEV, MIGRATE_ON_FAULT_TO_DEV, MIGRATE_TO_SYS, FAULT_BACK, MEMCPY).
+    #[arg(long, requires_all = ["perf_ctl", "perf_ack"])]
+    perf_kind: Option<String>,
+    /// perf's control FIFO (with --perf-kind).
+    #[arg(long)]
+    perf_ctl: Option<PathBuf>,
+    /// perf's ack FIFO (with --perf-kind).
+    #[arg(long)]
+    perf_ack: Option<PathBuf>,
 }
 
 fn main() -> Result<()> {
@@ -126,6 +138,14 @@ fn run(a: RunArgs) -> Result<()> {
     let page = hmm_dmirror::page_size() as u64;
     if let Some(s) = sizes.iter().find(|&&s| s % page != 0) {
         bail!("size {s} is not a multiple of the page size {page}");
+    }
+    if let (Some(k), Some(ctl), Some(ack)) = (&a.perf_kind, &a.perf_ctl, &a.perf_ack) {
+        let kind = Kind::ALL
+            .into_iter()
+            .find(|x| x.name().eq_ignore_ascii_case(k))
+            .with_context(|| format!("--perf-kind {k}: no such request kind"))?;
+        perf_gate::install(kind, ctl, ack)?;
+        println!("[{driver}] perf: profiling the timed {} operations only", kind.name());
     }
     let reps = a.reps.unwrap_or(if a.quick { 3 } else { 5 });
     if reps == 0 {

@@ -1,6 +1,7 @@
 //! The timing harness: warm-up, then repetitions of (untimed prepare, timed operation,
 //! untimed restore), on the monotonic clock.
 
+use crate::row::Kind;
 use anyhow::Result;
 use hmm_dmirror::Counts;
 use std::time::Instant;
@@ -21,9 +22,11 @@ pub fn time<T>(f: impl FnOnce() -> T) -> (T, f64) {
     (v, t0.elapsed().as_secs_f64())
 }
 
-/// `warmup` untimed then `reps` timed repetitions of `prep` (untimed), `op` (timed),
-/// `restore` (untimed). The first error stops the loop.
+/// `warmup` untimed then `reps` timed repetitions of `prep` (untimed), `op` (timed; profiled
+/// when `kind` is the kind given to `--perf-kind`), `restore` (untimed). The first error
+/// stops the loop.
 pub fn repeat(
+    kind: Kind,
     warmup: u32,
     reps: u32,
     mut prep: impl FnMut() -> Result<()>,
@@ -36,7 +39,7 @@ pub fn repeat(
     };
     for i in 0..warmup + reps {
         prep()?;
-        let (r, dt) = time(&mut op);
+        let (r, dt) = crate::perf_gate::timed(kind, &mut op);
         s.counts = r?;
         restore()?;
         if i >= warmup {
@@ -87,6 +90,7 @@ mod tests {
     fn warmup_is_not_recorded_and_phases_alternate() {
         let log = std::cell::RefCell::new(Vec::new());
         let s = repeat(
+            Kind::Read,
             1,
             3,
             || {
@@ -115,6 +119,7 @@ mod tests {
     fn error_stops() {
         let mut n = 0;
         let r = repeat(
+            Kind::Read,
             0,
             5,
             || Ok(()),

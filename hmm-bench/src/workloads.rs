@@ -16,7 +16,8 @@
 //! timer) checks where the pages are: a request that moved nothing is an error row, never a
 //! fast one.
 
-use crate::measure::{repeat, reps_for, time, FirstAndLast, Samples};
+use crate::measure::{repeat, reps_for, FirstAndLast, Samples};
+use crate::perf_gate::timed;
 use crate::row::{Kind, Memory, Pages, Row, Status};
 use crate::stats::Spread;
 use anyhow::{bail, Context, Result};
@@ -184,6 +185,7 @@ pub fn memcpy(cfg: &Config, pages: Pages, size: u64) -> Row {
         let words_per_page = src.page_size() / 4;
         let (s, d) = (src.as_i32_slice_mut(), dst.as_i32_slice_mut());
         repeat(
+            Kind::Memcpy,
             cfg.warmup,
             reps,
             || Ok(()),
@@ -255,6 +257,7 @@ fn run_group(g: &Group<'_>, dev: &Device, m: &Mapping) -> Vec<Row> {
     let mut rows = Vec::new();
 
     let read = repeat(
+        Kind::Read,
         w,
         reps,
         || cold(m),
@@ -263,6 +266,7 @@ fn run_group(g: &Group<'_>, dev: &Device, m: &Mapping) -> Vec<Row> {
     );
     rows.push(g.outcome(Kind::Read, read));
     let write = repeat(
+        Kind::Write,
         w,
         reps,
         || cold(m),
@@ -292,6 +296,7 @@ fn run_group(g: &Group<'_>, dev: &Device, m: &Mapping) -> Vec<Row> {
     } else {
         let (mut before, mut after) = (FirstAndLast::new(w + reps), FirstAndLast::new(w + reps));
         let fb = repeat(
+            Kind::FaultBack,
             w,
             reps,
             || {
@@ -325,6 +330,7 @@ fn run_group(g: &Group<'_>, dev: &Device, m: &Mapping) -> Vec<Row> {
     } else {
         let mut checks = FirstAndLast::new(w + reps);
         let mof = repeat(
+            Kind::MigrateOnFaultToDev,
             w,
             reps,
             || cold(m),
@@ -365,12 +371,12 @@ fn migrate_pair(
     let mut checks = FirstAndLast::new(warmup + reps);
     for i in 0..warmup + reps {
         let check = checks.due();
-        let (r, t1) = time(|| dev.migrate_to_dev(m.all(), mirror));
+        let (r, t1) = timed(Kind::MigrateToDev, || dev.migrate_to_dev(m.all(), mirror));
         to_dev.counts = expect(r?, npages, Request::MigrateToDev)?;
         if check {
             check_placement(dev, m, true, Request::MigrateToDev)?;
         }
-        let (r, t2) = time(|| dev.migrate_to_sys(m.all()));
+        let (r, t2) = timed(Kind::MigrateToSys, || dev.migrate_to_sys(m.all()));
         to_sys.counts = Some(r?);
         if check {
             check_placement(dev, m, false, Request::MigrateToSys)?;

@@ -5,6 +5,7 @@
 
 use super::Owner;
 use core::marker::PhantomData;
+use core::mem::MaybeUninit;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::{bindings, prelude::*};
@@ -121,14 +122,16 @@ impl<'a> PageRef<'a> {
     }
 
     /// `memcpy_from_page(dst, page, 0, PAGE_SIZE)`.
-    pub(crate) fn read_into(&self, dst: &mut [u8]) {
+    pub(crate) fn read_into(&self, dst: &mut [MaybeUninit<u8>]) {
         assert_eq!(dst.len(), PAGE_SIZE);
         // SAFETY: By the type invariant the page is valid; the mapping lives until the
         // matching `kunmap_local()` below.
         let src = unsafe { bindings::kmap_local_page(self.as_ptr()) };
         // SAFETY: `src` maps one whole page and `dst` is a distinct buffer of `PAGE_SIZE`
-        // bytes.
-        unsafe { core::ptr::copy_nonoverlapping(src.cast::<u8>(), dst.as_mut_ptr(), PAGE_SIZE) };
+        // bytes (`MaybeUninit<u8>` has the layout of `u8`).
+        unsafe {
+            core::ptr::copy_nonoverlapping(src.cast::<u8>(), dst.as_mut_ptr().cast::<u8>(), PAGE_SIZE)
+        };
         // SAFETY: `src` was returned by `kmap_local_page()` above, unmapped once.
         unsafe { bindings::kunmap_local(src) };
     }

@@ -11,15 +11,7 @@ use kernel::prelude::*;
 /// HMM_DMIRROR_WRITE.
 pub(crate) fn write(d: &Dmirror, cmd: &mut Cmd) -> Result {
     let mut bounce = Bounce::new(cmd.start, cmd.size())?;
-    let len = bounce.buf.len();
-    if cmd
-        .user_buf(len)
-        .reader()
-        .read_slice(&mut bounce.buf)
-        .is_err()
-    {
-        return Err(EFAULT);
-    }
+    bounce.fill_from_user(cmd.user_buf(cmd.size()))?;
     let mut start = cmd.start;
     let ret = loop {
         let r = do_write(&d.pt().lock(), start, cmd.end, &mut bounce);

@@ -9,6 +9,11 @@
 #   (stuck in the kernel, so the driver cannot be unloaded either) the boot ends there.
 # Writes OUTDIR/c.csv, OUTDIR/rust.csv (rewritten after every configuration, so a hung or
 # killed run keeps what it measured) and OUTDIR/{c,rust}.status (ok, or what failed).
+# With PERF_KINDS=KIND[,KIND…] in the environment, each driver's hmm-bench runs once per
+# KIND under `perf record -D -1 --control fifo:…` (perf's events enabled only around the
+# timed KIND operations, see hmm-bench/src/perf_gate.rs), writing OUTDIR/LABEL.KIND.csv and,
+# from `perf report` before the driver is unloaded, OUTDIR/LABEL.KIND.perf.txt (by symbol)
+# and OUTDIR/LABEL.KIND.perf-dso.txt (by object).
 # Exit code: 0 when every driver that was given loaded, ran and unloaded; 3 otherwise.
 set -u
 out=$1 bench=$2 c_ko=$3 rust_ko=$4 accel=$5 budget=$6
@@ -35,19 +40,15 @@ one() {
         return
     fi
     say "$label: devices $(ls /dev/hmm_dmirror* 2>/dev/null | tr '\n' ' ')"
-    local t0 brc pid
+    local t0 brc=0 k
     t0=$(date +%s)
-    "$bench" run --driver-label "$label" --abi "$abi" --accel "$accel" --out "$out/$label.csv" "${extra[@]}" &
-    pid=$!
-    while kill -0 "$pid" 2>/dev/null && [ "$(state "$pid")" != Z ]; do
-        if [ $(( $(date +%s) - t0 )) -ge "$budget" ]; then
-            hung "$label" "$pid" || exit 3
-            break
-        fi
-        sleep 1
-    done
-    wait "$pid"
-    brc=$?
+    if [ -z "$perf_kinds" ]; then
+        measure "$label" "$abi" "$out/$label.csv" "" || brc=$?
+    else
+        for k in ${perf_kinds//,/ }; do
+            measure "$label" "$abi" "$out/$label.$k.csv" "$k" || brc=$?
+        done
+    fi
     say "$label: hmm-bench exit code $brc after $(( $(date +%s) - t0 ))s"
     if [ -e "$out/$label.status" ]; then
         rc=3
@@ -62,6 +63,42 @@ one() {
         echo "unload failed" >> "$out/$label.status"
         rc=3
     fi
+}
+
+# LABEL ABI CSV PERF_KIND: one hmm-bench run (under perf when PERF_KIND is set), watched
+# against the budget. Returns hmm-bench's exit code.
+measure() {
+    local label=$1 abi=$2 csv=$3 kind=$4 pid t0 brc pd=""
+    local runner=("$bench" run --driver-label "$label" --abi "$abi" --accel "$accel" --out "$csv" "${extra[@]}")
+    if [ -n "$kind" ]; then
+        # The FIFOs and perf.data live in the guest's own tmpfs: perf writes its ring buffer
+        # out directly, which the shared host filesystem refuses (EFAULT).
+        pd=$(mktemp -d /run/hmm-bench-perf.XXXXXX)
+        mkfifo "$pd/ctl" "$pd/ack"
+        runner=(perf record -q -e cpu-clock -F 1000 -D -1 --control "fifo:$pd/ctl,$pd/ack"
+            -o "$pd/perf.data" -- "${runner[@]}" --perf-kind "$kind" --perf-ctl "$pd/ctl" --perf-ack "$pd/ack")
+    fi
+    t0=$(date +%s)
+    "${runner[@]}" &
+    pid=$!
+    while kill -0 "$pid" 2>/dev/null && [ "$(state "$pid")" != Z ]; do
+        if [ $(( $(date +%s) - t0 )) -ge "$budget" ]; then
+            hung "$label" "$pid" || exit 3
+            break
+        fi
+        sleep 1
+    done
+    wait "$pid"
+    brc=$?
+    if [ -n "$pd" ]; then
+        # Before the driver is unloaded: its symbols are in /proc/kallsyms only while loaded.
+        perf report -i "$pd/perf.data" --stdio --sort sym --percent-limit 0.2 > "$out/$label.$kind.perf.txt" 2>&1
+        perf report -i "$pd/perf.data" --stdio --sort dso > "$out/$label.$kind.perf-dso.txt" 2>&1
+        cp "$pd/perf.data" "$out/$label.$kind.perf.data"
+        rm -rf "$pd"
+        say "$label: $kind profile: $out/$label.$kind.perf.txt ($(grep -m1 '^# Samples' "$out/$label.$kind.perf.txt"))"
+    fi
+    return "$brc"
 }
 
 state() { awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
@@ -89,6 +126,7 @@ hung() {
 }
 
 extra=("$@")
+perf_kinds=${PERF_KINDS:-}
 rm -f "$out"/c.csv "$out"/rust.csv "$out"/c.status "$out"/rust.status
 say "kernel $(uname -r), accel $accel, thp=$(cat /sys/kernel/mm/transparent_hugepage/enabled), $(nproc) CPUs, $(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo)"
 # shellcheck disable=SC2086 # $spm is two parameters

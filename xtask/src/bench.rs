@@ -40,6 +40,19 @@ pub struct BenchOpts {
     /// Limit for the whole boot, in seconds (default: 2 driver timeouts + 10 minutes).
     #[arg(long)]
     timeout: Option<u64>,
+    /// Page modes (default: both), e.g. `4k` or `thp`.
+    #[arg(long)]
+    pages: Option<String>,
+    /// Device numbers (repeatable; default: 0 and 2).
+    #[arg(long)]
+    device: Vec<u32>,
+    /// Profile request kinds instead of measuring them, e.g. `READ,FAULT_BACK` (READ, WRITE,
+    /// MIGRATE_TO_DEV, MIGRATE_ON_FAULT_TO_DEV, MIGRATE_TO_SYS, FAULT_BACK, MEMCPY): for each
+    /// driver and kind, one hmm-bench run under perf, sampling only the timed operations of
+    /// that kind; writes `{c,rust}.KIND.perf.txt` and a side-by-side `profile.txt`, no
+    /// ratio table (perf's overhead is in those timings).
+    #[arg(long)]
+    perf: Option<String>,
 }
 
 /// Build hmm-bench in release mode on the host (the guest sees the host's files).
@@ -90,6 +103,15 @@ pub fn run(o: BenchOpts) -> Result<i32> {
     }
     if let Some(r) = o.reps {
         cmd.extend(["--reps".into(), r.to_string()]);
+    }
+    if let Some(p) = &o.pages {
+        cmd.extend(["--pages".into(), p.clone()]);
+    }
+    for d in &o.device {
+        cmd.extend(["--device".into(), d.to_string()]);
+    }
+    if let Some(k) = &o.perf {
+        cmd.splice(0..0, ["env".to_string(), format!("PERF_KINDS={k}")]);
     }
     let timeout = o.timeout.unwrap_or(2 * budget + 600);
     eprintln!(
@@ -145,6 +167,17 @@ pub fn run(o: BenchOpts) -> Result<i32> {
         }
     }
 
+    if let Some(kinds) = &o.perf {
+        let mut text = String::new();
+        for k in kinds.split(',') {
+            text.push_str(&crate::profile::side_by_side(&dir, k)?);
+            text.push('\n');
+        }
+        std::fs::write(dir.join("profile.txt"), &text)?;
+        println!("\n{text}");
+        println!("profile: {}", dir.join("profile.txt").display());
+        return Ok(code);
+    }
     let status = |d: &str| {
         std::fs::read_to_string(dir.join(format!("{d}.status")))
             .unwrap_or_default()
@@ -194,6 +227,7 @@ pub fn run(o: BenchOpts) -> Result<i32> {
     std::fs::write(dir.join("table.txt"), &text)?;
     println!("\n{text}");
     println!("table: {}", dir.join("table.txt").display());
+
     // target/lab/bench/latest → this run.
     let latest = dir.with_file_name("latest");
     let _ = std::fs::remove_file(&latest);

@@ -15,6 +15,7 @@ mod kernel;
 mod kmod;
 mod lab;
 mod logscan;
+mod profile;
 mod progress;
 mod robust;
 mod selftest;
