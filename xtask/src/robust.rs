@@ -106,6 +106,9 @@ fn judge(s: &BTreeMap<String, String>, reports: usize) -> Vec<String> {
     if get("fuzz_rc") != "0" {
         fails.push(format!("fuzz exit code {}", get("fuzz_rc")));
     }
+    if s.contains_key("repro_rc") && get("repro_rc") != "0" {
+        fails.push(format!("repro check-exclusive-huge exit code {}", get("repro_rc")));
+    }
     if get("stress_rc") != "0" {
         fails.push(format!("stress exit code {}", get("stress_rc")));
     }

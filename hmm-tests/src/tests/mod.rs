@@ -18,6 +18,7 @@
 //! | migrate_anon_huge_*, migrate_partial_unmap_fault, migrate_remap_fault | migrate_huge.rs | THP MIGRATE_TO_DEV/TO_SYS, FLAGS, pagemap |
 //! | benchmark_thp_migration | benchmark.rs | MIGRATE_TO_DEV/TO_SYS timing |
 //! | userfaultfd_read | userfaultfd.rs | READ_UNLOCKED with a userfaultfd handler |
+//! | migrate_second_file_read | regress.rs | hmm-rs regression (not upstream): two files of one device, MIGRATE_TO_DEV, READ |
 
 mod anon;
 mod benchmark;
@@ -28,6 +29,7 @@ mod gup;
 mod hmm2;
 mod migrate;
 mod migrate_huge;
+mod regress;
 mod snapshot;
 mod userfaultfd;
 
@@ -80,6 +82,8 @@ pub static HMM_TESTS: &[TestF<Hmm>] = &[
     ),
     TestF::with_timeout("benchmark_thp_migration", Hmm::benchmark_thp_migration, 120),
     TestF::new("userfaultfd_read", Hmm::userfaultfd_read),
+    // hmm-rs regression cases (regress.rs), after the upstream ones.
+    TestF::new("migrate_second_file_read", Hmm::migrate_second_file_read),
 ];
 
 /// Every `TEST_F(hmm2, …)`, in hmm-tests.c source order.
