@@ -10,6 +10,7 @@ pub mod perf_gate;
 pub mod plot;
 pub mod ratio;
 pub mod report;
+pub mod rounds;
 pub mod row;
 pub mod sizes;
 pub mod stats;

@@ -56,10 +56,11 @@ pub struct Report {
 
 /// Merge `inputs` into `out_dir/results.csv`, draw `out_dir/plots/*.svg`, build the text.
 pub fn report(inputs: &[PathBuf], out_dir: &Path) -> Result<Report> {
-    let mut rows = Vec::new();
+    let mut all = Vec::new();
     for p in inputs {
-        rows.extend(csv::read_file(p)?);
+        all.extend(csv::read_file(p)?);
     }
+    let (rows, rounds) = crate::rounds::best_of(all);
     std::fs::create_dir_all(out_dir)?;
     let csv_path = out_dir.join("results.csv");
     csv::write(
@@ -88,6 +89,12 @@ pub fn report(inputs: &[PathBuf], out_dir: &Path) -> Result<Report> {
     let plots = plot::write_all(&rows, &out_dir.join("plots"), &note)?;
 
     let mut text = String::new();
+    if rounds > 1 {
+        text.push_str(&format!(
+            "rounds: {rounds} per driver, alternating C and Rust in the boot; each row is the \
+             round with the lowest median (best of {rounds}, both drivers alike)\n"
+        ));
+    }
     text.push_str(&format!(
         "accel: {}\n",
         if accels.is_empty() {

@@ -9,6 +9,7 @@
 #   (stuck in the kernel, so the driver cannot be unloaded either) the boot ends there.
 # Writes OUTDIR/c.csv, OUTDIR/rust.csv (rewritten after every configuration, so a hung or
 # killed run keeps what it measured) and OUTDIR/{c,rust}.status (ok, or what failed).
+# With ROUNDS=N in the environment: N rounds of C then Rust, OUTDIR/{c,rust}.rK.csv each.
 # With PERF_KINDS=KIND[,KIND…] in the environment, each driver's hmm-bench runs once per
 # KIND under `perf record -D -1 --control fifo:…` (perf's events enabled only around the
 # timed KIND operations, see hmm-bench/src/perf_gate.rs), writing OUTDIR/LABEL.KIND.csv and,
@@ -35,32 +36,33 @@ one() {
     say "=== $label: insmod $ko $*"
     if ! insmod "$ko" "$@"; then
         say "$label: driver load failed"
-        echo "load failed" > "$out/$label.status"
+        echo "load failed" > "$out/$tag.status"
         rc=3
         return
     fi
     say "$label: devices $(ls /dev/hmm_dmirror* 2>/dev/null | tr '\n' ' ')"
     local t0 brc=0 k
     t0=$(date +%s)
+    modname=$name
     if [ -z "$perf_kinds" ]; then
-        measure "$label" "$abi" "$out/$label.csv" "" || brc=$?
+        measure "$label" "$abi" "$out/$tag.csv" "" || brc=$?
     else
         for k in ${perf_kinds//,/ }; do
             measure "$label" "$abi" "$out/$label.$k.csv" "$k" || brc=$?
         done
     fi
     say "$label: hmm-bench exit code $brc after $(( $(date +%s) - t0 ))s"
-    if [ -e "$out/$label.status" ]; then
+    if [ -e "$out/$tag.status" ]; then
         rc=3
     elif [ "$brc" = 0 ]; then
-        echo ok > "$out/$label.status"
+        echo ok > "$out/$tag.status"
     else
-        echo "hmm-bench exit code $brc" > "$out/$label.status"
+        echo "hmm-bench exit code $brc" > "$out/$tag.status"
         rc=3
     fi
     if ! rmmod "$name"; then
         say "$label: driver unload failed"
-        echo "unload failed" >> "$out/$label.status"
+        echo "unload failed" >> "$out/$tag.status"
         rc=3
     fi
 }
@@ -94,6 +96,8 @@ measure() {
         # Before the driver is unloaded: its symbols are in /proc/kallsyms only while loaded.
         perf report -i "$pd/perf.data" --stdio --sort sym --percent-limit 0.2 > "$out/$label.$kind.perf.txt" 2>&1
         perf report -i "$pd/perf.data" --stdio --sort dso > "$out/$label.$kind.perf-dso.txt" 2>&1
+        # The driver's own functions, all of them (their share of the whole profile).
+        perf report -i "$pd/perf.data" --stdio --sort sym --dsos "[$modname]" > "$out/$label.$kind.perf-mod.txt" 2>&1
         cp "$pd/perf.data" "$out/$label.$kind.perf.data"
         rm -rf "$pd"
         say "$label: $kind profile: $out/$label.$kind.perf.txt ($(grep -m1 '^# Samples' "$out/$label.$kind.perf.txt"))"
@@ -119,22 +123,36 @@ hung() {
     sleep 3
     if kill -0 "$pid" 2>/dev/null && [ "$(state "$pid")" != Z ]; then
         say "$label: hmm-bench cannot be killed (state $(state "$pid"), stuck in the kernel): the driver cannot be unloaded; ending the boot here"
-        echo "hung after ${budget}s, unkillable: boot ended" > "$out/$label.status"
+        echo "hung after ${budget}s, unkillable: boot ended" > "$out/$tag.status"
         return 1
     fi
-    echo "hung after ${budget}s, killed" > "$out/$label.status"
+    echo "hung after ${budget}s, killed" > "$out/$tag.status"
 }
 
 extra=("$@")
 perf_kinds=${PERF_KINDS:-}
-rm -f "$out"/c.csv "$out"/rust.csv "$out"/c.status "$out"/rust.status
+rm -f "$out"/c*.csv "$out"/rust*.csv "$out"/c*.status "$out"/rust*.status
 say "kernel $(uname -r), accel $accel, thp=$(cat /sys/kernel/mm/transparent_hugepage/enabled), $(nproc) CPUs, $(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo)"
-# shellcheck disable=SC2086 # $spm is two parameters
-one c "$c_ko" mainline $spm
-if [ -n "$rust_ko" ]; then
-    # shellcheck disable=SC2086
-    one rust "$rust_ko" patched $spm abi=patched
-else
-    say "rust: no module given, skipped"
-fi
+rounds=${ROUNDS:-1}
+for ((round = 1; round <= rounds; round++)); do
+    sfx=""
+    [ "$rounds" -gt 1 ] && sfx=".r$round" && say "round $round of $rounds"
+    tag=c$sfx
+    # shellcheck disable=SC2086 # $spm is two parameters
+    one c "$c_ko" mainline $spm
+    if [ -n "$rust_ko" ]; then
+        tag=rust$sfx
+        # shellcheck disable=SC2086
+        one rust "$rust_ko" patched $spm abi=patched
+    else
+        say "rust: no module given, skipped"
+    fi
+done
+# One status per driver over its rounds: "ok", or every distinct problem.
+for label in c rust; do
+    files=$(ls "$out/$label".r*.status 2>/dev/null) || continue
+    # shellcheck disable=SC2086 # $files: the round status files
+    probs=$(cat $files | grep -v '^ok$' | sort -u)
+    if [ -n "$probs" ]; then echo "$probs" > "$out/$label.status"; else echo ok > "$out/$label.status"; fi
+done
 exit "$rc"

@@ -40,6 +40,10 @@ pub struct BenchOpts {
     /// Limit for the whole boot, in seconds (default: 2 driver timeouts + 10 minutes).
     #[arg(long)]
     timeout: Option<u64>,
+    /// Rounds: C then Rust, N times in the boot; each row keeps its best round (both drivers
+    /// alike: interference on a shared host only adds time).
+    #[arg(long, default_value_t = 1)]
+    rounds: u32,
     /// Page modes (default: both), e.g. `4k` or `thp`.
     #[arg(long)]
     pages: Option<String>,
@@ -112,8 +116,12 @@ pub fn run(o: BenchOpts) -> Result<i32> {
     }
     if let Some(k) = &o.perf {
         cmd.splice(0..0, ["env".to_string(), format!("PERF_KINDS={k}")]);
+    } else if o.rounds > 1 {
+        cmd.splice(0..0, ["env".to_string(), format!("ROUNDS={}", o.rounds)]);
     }
-    let timeout = o.timeout.unwrap_or(2 * budget + 600);
+    let timeout = o
+        .timeout
+        .unwrap_or(2 * u64::from(o.rounds.max(1)) * budget + 600);
     eprintln!(
         "==> boot 7.3.4 ({}, {}, no driver; bench-guest.sh loads C then Rust), bench dir {}",
         kernel.profile.name(),
@@ -184,11 +192,13 @@ pub fn run(o: BenchOpts) -> Result<i32> {
             .trim()
             .replace('\n', "; ")
     };
-    let inputs: Vec<PathBuf> = ["c", "rust"]
-        .iter()
-        .map(|d| dir.join(format!("{d}.csv")))
-        .filter(|p| p.exists())
-        .collect();
+    // c.csv / rust.csv, or c.r1.csv, rust.r1.csv, … with rounds.
+    let mut inputs: Vec<PathBuf> = Vec::new();
+    for d in ["c", "rust"] {
+        inputs.push(dir.join(format!("{d}.csv")));
+        inputs.extend((1..=o.rounds).map(|r| dir.join(format!("{d}.r{r}.csv"))));
+    }
+    inputs.retain(|p| p.exists());
     if inputs.is_empty() {
         bail!(
             "no results: neither driver produced a CSV (see {})",

@@ -108,6 +108,15 @@ pub fn side_by_side(dir: &Path, kind: &str) -> Result<String> {
         let f = |v: &Report| v.rows.get(i).map(|(p, s)| format!("{p:6.2}%  {}", cut(s, 48))).unwrap_or_default();
         writeln!(out, "{:<58}  {}", f(&cd), f(&rd))?;
     }
+    let (cm, rm) = (
+        parse(&read(&format!("c.{kind}.perf-mod.txt"))),
+        parse(&read(&format!("rust.{kind}.perf-mod.txt"))),
+    );
+    writeln!(out, "\nthe driver's own functions (top 12, % of the whole profile):")?;
+    for i in 0..cm.rows.len().max(rm.rows.len()).min(12) {
+        let f = |v: &Report| v.rows.get(i).map(|(p, s)| format!("{p:6.2}%  {}", cut(s, 48))).unwrap_or_default();
+        writeln!(out, "{:<58}  {}", f(&cm), f(&rm))?;
+    }
     writeln!(out, "\nby symbol (top 30):")?;
     for i in 0..c.rows.len().max(r.rows.len()).min(30) {
         let f = |v: &Report| v.rows.get(i).map(|(p, s)| format!("{p:6.2}%  {}", cut(s, 48))).unwrap_or_default();
