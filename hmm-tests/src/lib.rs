@@ -3,7 +3,9 @@
 //! (`/dev/hmm_dmirrorN`, `lib/test_hmm.c` or the hmm-rs module).
 //!
 //! 40 tests × 2 variants = 80 cases, named and ordered exactly as the C harness prints them
-//! (`hmm.hmm_device_private.open_close` … `hmm2.hmm2_device_coherent.double_map`). Each case
+//! (`hmm.hmm_device_private.open_close` … `hmm2.hmm2_device_coherent.double_map`), plus the
+//! hmm-rs regression case `migrate_second_file_read` after each variant's `hmm` tests (82
+//! cases). Each case
 //! runs in its own child process with a timeout (30 s, 120 s for `benchmark_thp_migration`).
 //!
 //! Two front ends share the cases:
