@@ -202,7 +202,11 @@ impl Dmirror {
             let tag = if e.write() {
                 TAG_WRITE
             } else if write {
-                pr_warn!("hmm_range_fault() did not make a page writable\n");
+                // hmm_range_fault() returns this device's own private pages as they are,
+                // without faulting: after a fork() such a page is read-only (COW) in both
+                // processes, and a device WRITE to it ends here. C WARNs; a user can cause it
+                // at will, so it is an error for the request, not a kernel warning.
+                pr_debug!("hmm_range_fault() did not make a page writable\n");
                 return Err(EFAULT);
             } else {
                 TAG_READ
