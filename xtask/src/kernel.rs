@@ -31,8 +31,9 @@ impl Profile {
     }
     fn fragments(self) -> Vec<&'static str> {
         let mut f = vec!["lab-kernel.config", "vm.config"];
-        if self == Profile::Debug {
-            f.push("debug.config");
+        match self {
+            Profile::Fast => f.push("optimize.config"),
+            Profile::Debug => f.push("debug.config"),
         }
         f
     }
