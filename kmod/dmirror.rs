@@ -15,18 +15,14 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{
     alloc::flags::__GFP_NOWARN,
     mm::MmWithUser,
-    new_mutex, new_spinlock,
+    new_mutex,
     prelude::*,
-    sync::{aref::ARef, Arc, Mutex, SpinLock},
+    sync::{aref::ARef, Arc, Mutex},
     uaccess::UserSlice,
 };
 
 /// The pages one `hmm_range_fault()` call covers in READ/WRITE/SNAPSHOT (C: `pfns[32]`).
 pub(crate) const FAULT_WINDOW: usize = 32;
-
-/// How many migrations of one open file can be in flight at once and still keep the
-/// mirror entries of the pages they leave in place (see [`Mirror::own_migration`]).
-const MIGRATION_SLOTS: usize = 8;
 
 /// The state the interval notifier callback works on.
 #[pin_data]
@@ -36,32 +32,16 @@ pub(crate) struct Mirror {
     /// The device page table under the mirror mutex (C: `dmirror->mutex`).
     #[pin]
     pub(crate) pt: Mutex<DevicePageTable>,
-    /// `[start, end)` of each migration this file is running; `(0, 0)` is a free slot.
-    #[pin]
-    migrating: SpinLock<[(usize, usize); MIGRATION_SLOTS]>,
 }
 
 impl Mirror {
-    /// Whether `[start, end)` lies inside a migration that this file is running.
-    fn own_migration(&self, start: usize, end: usize) -> bool {
-        self.migrating
-            .lock()
-            .iter()
-            .any(|&(s, e)| s < e && s <= start && end <= e)
-    }
-}
-
-/// A migration of `[start, end)` registered with its file's mirror; unregistered on drop.
-pub(crate) struct OwnMigration<'a> {
-    mirror: &'a Mirror,
-    slot: Option<usize>,
-}
-
-impl Drop for OwnMigration<'_> {
-    fn drop(&mut self) {
-        if let Some(i) = self.slot {
-            self.mirror.migrating.lock()[i] = (0, 0);
-        }
+    /// The cookie of this open file: the `pgmap_owner` of the migrations it runs to device
+    /// memory, hence the `owner` of their invalidations. (Those migrations select system
+    /// pages only, for which `pgmap_owner` names nobody: it only tags the notifier events.)
+    /// The mirror is pinned inside the file's notifier, so its address is stable and
+    /// unique while the file is open.
+    fn file_owner(&self) -> Owner {
+        Owner::of(self)
     }
 }
 
@@ -70,14 +50,19 @@ impl Invalidate for Mirror {
     fn invalidate(n: &IntervalNotifier<Self>, range: &NotifierRange<'_>, cur_seq: usize) -> bool {
         let m = n.data();
         // C returns early for every MMU_NOTIFY_MIGRATE event whose owner is this device:
-        // the migration updates the table itself. But the owner cookie names the device,
-        // not the file, so another open file of the same device (and the CPU fault path,
-        // which migrates for whichever file owns the page) kept entries for pages that the
-        // migration then freed, and READ/WRITE went through them (hmm-robust: wrong data,
-        // and writes into freed pages). Only the file running the migration skips it
-        // (its pages that stay put keep their entries; the migrated ones are mapped again
-        // after `migrate_vma_pages()`); every other file erases.
-        if range.is_migration_by(m.owner) && m.own_migration(range.start(), range.end()) {
+        // the migration updates the table itself. But that cookie names the device, not
+        // the file, so another open file of the same device, and the CPU fault path (which
+        // migrates for whichever file owns the page), left entries on pages the migration
+        // then freed; READ/WRITE went through them (hmm-robust: wrong data, writes into
+        // freed pages; regression case migrate_second_file_read). Telling a file's own
+        // migration by its range was not enough either: a CPU fault migrating a page back
+        // to RAM inside a window that this file was migrating to the device was skipped
+        // too (KASAN use-after-free in do_read, debug profile, hmm-robust stress). So a
+        // file's migrations to device memory carry the file's own cookie
+        // (`Mirror::file_owner`): only they are skipped (their pages that stay put keep
+        // their entries, the migrated ones are mapped again after `migrate_vma_pages()`);
+        // every other migration, including MIGRATE_TO_SYS, erases.
+        if range.is_migration_by(m.file_owner()) {
             return true;
         }
         let mut pt = if range.blockable() {
@@ -122,7 +107,6 @@ impl Dmirror {
                     try_pin_init!(Mirror {
                         owner,
                         pt <- new_mutex!(pt),
-                        migrating <- new_spinlock!([(0, 0); MIGRATION_SLOTS]),
                     }),
                     mm,
                     0,
@@ -148,18 +132,10 @@ impl Dmirror {
         self.dev.owner()
     }
 
-    /// Registers a migration of `[start, end)` by this file, so that its own invalidations
-    /// keep the entries of the pages it leaves in place (C's behaviour for every file).
-    /// With all slots taken it registers nothing: the entries are then erased and faulted
-    /// in again, which is correct, only slower.
-    pub(crate) fn own_migration(&self, start: usize, end: usize) -> OwnMigration<'_> {
-        let mirror = self.notifier.data();
-        let mut slots = mirror.migrating.lock();
-        let slot = slots.iter().position(|&(s, e)| s == 0 && e == 0);
-        if let Some(i) = slot {
-            slots[i] = (start, end);
-        }
-        OwnMigration { mirror, slot }
+    /// This file's cookie, the `pgmap_owner` of its migrations to device memory (see
+    /// [`Mirror::file_owner`]).
+    pub(crate) fn file_owner(&self) -> Owner {
+        self.notifier.data().file_owner()
     }
 
     /// `mmget_not_zero(dmirror->notifier.mm)`: the mirrored mm, if it still has users.

@@ -182,13 +182,14 @@ pub(crate) fn migrate_window_to_dev(
     start: usize,
     end: usize,
 ) -> Result {
-    let _own = d.own_migration(start, end);
+    // The file's own cookie as `pgmap_owner`: its mirror skips this migration's
+    // invalidations, every other mirror erases (see `Mirror::file_owner`).
     let mut m = MigrateVma::setup(
         lock,
         vma,
         start,
         end,
-        d.owner(),
+        d.file_owner(),
         Select::SYSTEM.with(Select::COMPOUND),
     )?;
     alloc_and_copy_to_dev(d, &mut m);

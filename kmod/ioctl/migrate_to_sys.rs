@@ -17,7 +17,6 @@ pub(crate) fn migrate_to_sys(d: &Dmirror, cmd: &mut Cmd) -> Result {
     let select = select_to_sys(&d.dev);
     cmd.raw.cpages = 0;
     for_each_vma_window(&lock, cmd.start, cmd.end, |vma, start, end| {
-        let _own = d.own_migration(start, end);
         let mut m = MigrateVma::setup(&lock, vma, start, end, d.owner(), select)?;
         if alloc_and_copy_to_sys(&d.dev, Some(d), &mut m, vma).is_err() {
             m.finalize();
