@@ -4,6 +4,10 @@
 //! an mmu interval notifier over the whole mm and the device page table it keeps
 //! coherent; plus the device-side fault path used by READ/WRITE (C: `dmirror_fault`,
 //! `dmirror_do_fault`, `dmirror_do_read`, `dmirror_do_write`).
+//!
+//! Lock order: `Dmirror::requests` (one request of a file at a time) → mmap lock →
+//! `Mirror::pt` → the device's chunk list → its free lists. The notifier callback and the
+//! CPU fault path take `pt` only (never `requests`).
 
 use crate::devmem::{backing_page, DeviceMem};
 use crate::hmm::interval_notifier::{IntervalNotifier, Invalidate, NotifierRange};
@@ -89,6 +93,14 @@ pub(crate) struct Dmirror {
     /// The mirror of the opener's mm.
     #[pin]
     pub(crate) notifier: IntervalNotifier<Mirror>,
+    /// Held by every request on this file for its whole duration: a migration to device
+    /// memory skips its own invalidations (see `Mirror::file_owner`), so between its copy
+    /// and its new mapping the file's entries still point at the source pages; another
+    /// thread's WRITE on the same file went through them and was lost (debug hmm-robust
+    /// stress: a successful WRITE whose pages then held the old contents). C has the
+    /// same window and no such lock.
+    #[pin]
+    pub(crate) requests: Mutex<()>,
 }
 
 /// The range the mirror covers: the whole address space (C: `0, ULONG_MAX & PAGE_MASK`).
@@ -103,6 +115,7 @@ impl Dmirror {
             try_pin_init!(Dmirror {
                 dev,
                 flags: AtomicU64::new(0),
+                requests <- new_mutex!(()),
                 notifier <- IntervalNotifier::new(
                     try_pin_init!(Mirror {
                         owner,

@@ -110,6 +110,8 @@ pub(crate) fn dispatch(d: &Dmirror, abi: Abi, command: u32, arg: usize) -> Resul
     raw.cpages = 0;
     raw.faults = 0;
     let req = abi.decode(command).ok_or(EINVAL)?;
+    // One request of this file at a time (see `Dmirror::requests`).
+    let _serial = d.requests.lock();
     let mut cmd = Cmd {
         start: raw.addr as usize,
         end,
