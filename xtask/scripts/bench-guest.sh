@@ -9,7 +9,8 @@
 #   (stuck in the kernel, so the driver cannot be unloaded either) the boot ends there.
 # Writes OUTDIR/c.csv, OUTDIR/rust.csv (rewritten after every configuration, so a hung or
 # killed run keeps what it measured) and OUTDIR/{c,rust}.status (ok, or what failed).
-# With ROUNDS=N in the environment: N rounds of C then Rust, OUTDIR/{c,rust}.rK.csv each.
+# With ROUNDS=N in the environment: N rounds, C first in odd rounds and Rust first in even
+# ones, OUTDIR/{c,rust}.rK.csv each.
 # With PERF_KINDS=KIND[,KIND…] in the environment, each driver's hmm-bench runs once per
 # KIND under `perf record -D -1 --control fifo:…` (perf's events enabled only around the
 # timed KIND operations, see hmm-bench/src/perf_gate.rs), writing OUTDIR/LABEL.KIND.csv and,
@@ -134,12 +135,12 @@ perf_kinds=${PERF_KINDS:-}
 rm -f "$out"/c*.csv "$out"/rust*.csv "$out"/c*.status "$out"/rust*.status
 say "kernel $(uname -r), accel $accel, thp=$(cat /sys/kernel/mm/transparent_hugepage/enabled), $(nproc) CPUs, $(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo)"
 rounds=${ROUNDS:-1}
-for ((round = 1; round <= rounds; round++)); do
-    sfx=""
-    [ "$rounds" -gt 1 ] && sfx=".r$round" && say "round $round of $rounds"
+run_c() {
     tag=c$sfx
     # shellcheck disable=SC2086 # $spm is two parameters
     one c "$c_ko" mainline $spm
+}
+run_rust() {
     if [ -n "$rust_ko" ]; then
         tag=rust$sfx
         # shellcheck disable=SC2086
@@ -147,6 +148,13 @@ for ((round = 1; round <= rounds; round++)); do
     else
         say "rust: no module given, skipped"
     fi
+}
+# Odd rounds C first, even rounds Rust first: neither driver always has the second slot
+# (in one run MEMCPY, identical code, measured 0.86 in the second slot).
+for ((round = 1; round <= rounds; round++)); do
+    sfx=""
+    [ "$rounds" -gt 1 ] && sfx=".r$round" && say "round $round of $rounds"
+    if ((round % 2 == 1)); then run_c; run_rust; else run_rust; run_c; fi
 done
 # One status per driver over its rounds: "ok", or every distinct problem.
 for label in c rust; do

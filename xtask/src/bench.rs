@@ -40,7 +40,8 @@ pub struct BenchOpts {
     /// Limit for the whole boot, in seconds (default: 2 driver timeouts + 10 minutes).
     #[arg(long)]
     timeout: Option<u64>,
-    /// Rounds: C then Rust, N times in the boot; each row keeps its best round (both drivers
+    /// Rounds: N times both drivers in the boot (C first in odd rounds, Rust first in even
+    /// ones); each row keeps its best round (both drivers
     /// alike: interference on a shared host only adds time).
     #[arg(long, default_value_t = 1)]
     rounds: u32,
