@@ -127,11 +127,10 @@ impl<'a> PageRef<'a> {
         // SAFETY: By the type invariant the page is valid; the mapping lives until the
         // matching `kunmap_local()` below.
         let src = unsafe { bindings::kmap_local_page(self.as_ptr()) };
-        // SAFETY: `src` maps one whole page and `dst` is a distinct buffer of `PAGE_SIZE`
-        // bytes (`MaybeUninit<u8>` has the layout of `u8`).
-        unsafe {
-            core::ptr::copy_nonoverlapping(src.cast::<u8>(), dst.as_mut_ptr().cast::<u8>(), PAGE_SIZE)
-        };
+        // `MaybeUninit<u8>` has the layout of `u8`.
+        let to = dst.as_mut_ptr().cast::<u8>();
+        // SAFETY: `src` maps one whole page and `to` is a distinct buffer of `PAGE_SIZE` bytes.
+        unsafe { core::ptr::copy_nonoverlapping(src.cast::<u8>(), to, PAGE_SIZE) };
         // SAFETY: `src` was returned by `kmap_local_page()` above, unmapped once.
         unsafe { bindings::kunmap_local(src) };
     }
