@@ -31,16 +31,14 @@ pub(crate) const FAULT_WINDOW: usize = 32;
 /// The state the interval notifier callback works on.
 #[pin_data]
 pub(crate) struct Mirror {
-    /// The device's owner cookie.
-    owner: Owner,
     /// The device page table under the mirror mutex (C: `dmirror->mutex`).
     #[pin]
     pub(crate) pt: Mutex<DevicePageTable>,
 }
 
 impl Mirror {
-    /// The cookie of this open file: the `pgmap_owner` of the migrations it runs to device
-    /// memory, hence the `owner` of their invalidations. (Those migrations select system
+    /// The cookie of this open file (also [`Dmirror::token`]): the `pgmap_owner` of the
+    /// migrations it runs to device memory, hence the `owner` of their invalidations. (Those migrations select system
     /// pages only, for which `pgmap_owner` names nobody: it only tags the notifier events.)
     /// The mirror is pinned inside the file's notifier, so its address is stable and
     /// unique while the file is open.
@@ -109,7 +107,6 @@ const MIRROR_LEN: usize = usize::MAX & !(PAGE_SIZE - 1);
 impl Dmirror {
     /// Mirrors `mm` for device `dev` (C: `dmirror_fops_open`).
     pub(crate) fn new(dev: Arc<DeviceMem>, mm: &kernel::mm::Mm) -> Result<Arc<Self>> {
-        let owner = dev.owner();
         let pt = DevicePageTable::new()?;
         Arc::pin_init(
             try_pin_init!(Dmirror {
@@ -118,7 +115,6 @@ impl Dmirror {
                 requests <- new_mutex!(()),
                 notifier <- IntervalNotifier::new(
                     try_pin_init!(Mirror {
-                        owner,
                         pt <- new_mutex!(pt),
                     }),
                     mm,
@@ -130,9 +126,10 @@ impl Dmirror {
         )
     }
 
-    /// A cookie naming this open file, stored with the device pages it allocates.
+    /// A cookie naming this open file, stored with the device pages it allocates: the
+    /// same cookie as [`Self::file_owner`], as a number.
     pub(crate) fn token(&self) -> usize {
-        core::ptr::from_ref(self) as usize
+        self.file_owner().as_ptr() as usize
     }
 
     /// The mirror mutex and page table.
