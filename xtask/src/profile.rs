@@ -57,6 +57,18 @@ fn cut(s: &str, n: usize) -> String {
     }
 }
 
+/// `title:` then the first `n` rows of the C and the Rust report side by side.
+fn two_columns(out: &mut String, title: &str, c: &Report, r: &Report, n: usize) -> std::fmt::Result {
+    writeln!(out, "\n{title}:")?;
+    let cell = |v: &Report, i: usize| {
+        v.rows.get(i).map(|(p, s)| format!("{p:6.2}%  {}", cut(s, 48))).unwrap_or_default()
+    };
+    for i in 0..c.rows.len().max(r.rows.len()).min(n) {
+        writeln!(out, "{:<58}  {}", cell(c, i), cell(r, i))?;
+    }
+    Ok(())
+}
+
 /// The `kind` rows of a run's CSV as "device/memory pages size: median µs per call".
 fn timings(csv: &str, kind: &str) -> Vec<String> {
     let mut lines = csv.lines();
@@ -102,26 +114,15 @@ pub fn side_by_side(dir: &Path, kind: &str) -> Result<String> {
     for i in 0..ct.len().max(rt.len()) {
         writeln!(out, "{:<58}  {}", ct.get(i).map_or("", |s| s), rt.get(i).map_or("", |s| s))?;
     }
-    writeln!(out, "{:<58}  {}", format!("C driver: {}", c.samples), format!("Rust module: {}", r.samples))?;
-    writeln!(out, "\nby object:")?;
-    for i in 0..cd.rows.len().max(rd.rows.len()).min(8) {
-        let f = |v: &Report| v.rows.get(i).map(|(p, s)| format!("{p:6.2}%  {}", cut(s, 48))).unwrap_or_default();
-        writeln!(out, "{:<58}  {}", f(&cd), f(&rd))?;
-    }
+    let c_head = format!("C driver: {}", c.samples);
+    writeln!(out, "{c_head:<58}  Rust module: {}", r.samples)?;
+    two_columns(&mut out, "by object", &cd, &rd, 8)?;
     let (cm, rm) = (
         parse(&read(&format!("c.{kind}.perf-mod.txt"))),
         parse(&read(&format!("rust.{kind}.perf-mod.txt"))),
     );
-    writeln!(out, "\nthe driver's own functions (top 12, % of the whole profile):")?;
-    for i in 0..cm.rows.len().max(rm.rows.len()).min(12) {
-        let f = |v: &Report| v.rows.get(i).map(|(p, s)| format!("{p:6.2}%  {}", cut(s, 48))).unwrap_or_default();
-        writeln!(out, "{:<58}  {}", f(&cm), f(&rm))?;
-    }
-    writeln!(out, "\nby symbol (top 30):")?;
-    for i in 0..c.rows.len().max(r.rows.len()).min(30) {
-        let f = |v: &Report| v.rows.get(i).map(|(p, s)| format!("{p:6.2}%  {}", cut(s, 48))).unwrap_or_default();
-        writeln!(out, "{:<58}  {}", f(&c), f(&r))?;
-    }
+    two_columns(&mut out, "the driver's own functions (top 12, % of the whole profile)", &cm, &rm, 12)?;
+    two_columns(&mut out, "by symbol (top 30)", &c, &r, 30)?;
     Ok(out)
 }
 
