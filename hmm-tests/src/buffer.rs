@@ -300,7 +300,11 @@ impl Ints<'_> {
     /// which the compiler may vectorize as it does the C loop (for the big buffers of the
     /// benchmark; under TCG every guest instruction counts).
     pub fn fill_with(&self, len: usize, f: impl Fn(usize) -> i32) {
-        assert!(len <= self.len, "fill of {len} ints out of range ({} ints)", self.len);
+        assert!(
+            len <= self.len,
+            "fill of {len} ints out of range ({} ints)",
+            self.len
+        );
         // SAFETY: in bounds (checked above) of memory the borrowed buffer owns; no request
         // runs meanwhile (requests take the buffer by `&mut`), so nothing else writes it.
         let ints = unsafe { std::slice::from_raw_parts_mut(self.base, len) };

@@ -4,8 +4,8 @@
 //!
 //! 40 tests × 2 variants = 80 cases, named and ordered exactly as the C harness prints them
 //! (`hmm.hmm_device_private.open_close` … `hmm2.hmm2_device_coherent.double_map`), plus the
-//! hmm-rs regression case `migrate_second_file_read` after each variant's `hmm` tests (82
-//! cases). Each case
+//! hmm-rs regression cases `migrate_second_file_read` and `write_during_migrate` after each
+//! variant's `hmm` tests (84 cases). Each case
 //! runs in its own child process with a timeout (30 s, 120 s for `benchmark_thp_migration`).
 //!
 //! Two front ends share the cases:

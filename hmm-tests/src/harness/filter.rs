@@ -174,15 +174,16 @@ mod tests {
     #[test]
     fn order_and_names_match_the_c_harness() {
         let names = selected(&Filter::default());
-        assert_eq!(names.len(), 82);
+        assert_eq!(names.len(), 84);
         assert_eq!(names[0], "hmm.hmm_device_private.open_close");
         assert_eq!(names[11], "hmm.hmm_device_private.migrate");
         assert_eq!(names[12], "hmm.hmm_device_private.migrate_on_fault");
         assert_eq!(names[36], "hmm.hmm_device_private.userfaultfd_read");
         // hmm-rs regression cases follow the upstream ones.
         assert_eq!(names[37], "hmm.hmm_device_private.migrate_second_file_read");
-        assert_eq!(names[38], "hmm.hmm_device_coherent.open_close");
-        assert_eq!(names[76], "hmm2.hmm2_device_private.migrate_mixed");
-        assert_eq!(names[81], "hmm2.hmm2_device_coherent.double_map");
+        assert_eq!(names[38], "hmm.hmm_device_private.write_during_migrate");
+        assert_eq!(names[39], "hmm.hmm_device_coherent.open_close");
+        assert_eq!(names[78], "hmm2.hmm2_device_private.migrate_mixed");
+        assert_eq!(names[83], "hmm2.hmm2_device_coherent.double_map");
     }
 }

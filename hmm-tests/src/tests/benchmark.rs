@@ -99,7 +99,9 @@ fn run_migration_benchmark(
         }
 
         // Initialize memory to make sure pages are allocated
-        buffer.ints(buffer_size).fill_with(buffer_size / 4, |i| (i & 0xFF) as i32);
+        buffer
+            .ints(buffer_size)
+            .fill_with(buffer_size / 4, |i| (i & 0xFF) as i32);
 
         // Warmup iteration
         let ret = hmm_migrate_sys_to_dev(fd, &mut buffer, npages);

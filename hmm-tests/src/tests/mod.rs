@@ -19,6 +19,7 @@
 //! | benchmark_thp_migration | benchmark.rs | MIGRATE_TO_DEV/TO_SYS timing |
 //! | userfaultfd_read | userfaultfd.rs | READ_UNLOCKED with a userfaultfd handler |
 //! | migrate_second_file_read | regress.rs | hmm-rs regression (not upstream): two files of one device, MIGRATE_TO_DEV, READ |
+//! | write_during_migrate | regress.rs | hmm-rs regression (not upstream): one file, WRITE racing MIGRATE_TO_DEV |
 
 mod anon;
 mod benchmark;
@@ -84,6 +85,7 @@ pub static HMM_TESTS: &[TestF<Hmm>] = &[
     TestF::new("userfaultfd_read", Hmm::userfaultfd_read),
     // hmm-rs regression cases (regress.rs), after the upstream ones.
     TestF::new("migrate_second_file_read", Hmm::migrate_second_file_read),
+    TestF::new("write_during_migrate", Hmm::write_during_migrate),
 ];
 
 /// Every `TEST_F(hmm2, …)`, in hmm-tests.c source order.

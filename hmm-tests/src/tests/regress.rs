@@ -4,8 +4,61 @@
 //! | test | requests | what broke |
 //! |---|---|---|
 //! | migrate_second_file_read | READ on file B, MIGRATE_TO_DEV on file A of the same device, CPU write, READ on B | B's mirror kept entries of the pages A migrated away (freed): B read stale data |
+//! | write_during_migrate | one file, two threads: one-page WRITEs racing a MIGRATE_TO_DEV of the range, CPU check | a WRITE that landed between the migration's copy and its new mapping went to the source page and was lost |
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Barrier;
+
+use hmm_dmirror::Device;
 
 use super::prelude::*;
+
+/// Rounds of [`Hmm::write_during_migrate`]; pages per round.
+const RACE_ROUNDS: i32 = 32;
+const RACE_NPAGES: usize = 256;
+
+/// Failed one-page WRITE of the racing thread: page index and `-errno` (or
+/// [`LIBRARY_REFUSED`]).
+type WriteFailure = (usize, i32);
+
+/// The racing writer: waits at `start`, then sweeps the range one page at a time, the pages
+/// of sweep `s` holding `base + s`, until `stop` is set (finishing nothing: it stops
+/// mid-sweep). Returns the value of each page's last successful WRITE (`base - 1`: never
+/// written).
+fn sweep_writes(
+    dev: &Device,
+    addr: u64,
+    npages: usize,
+    base: i32,
+    start: &Barrier,
+    stop: &AtomicBool,
+) -> Result<Vec<i32>, WriteFailure> {
+    let page = hmm_dmirror::page_size();
+    let mut last = vec![base - 1; npages];
+    let mut src = vec![0i32; page / 4];
+    start.wait();
+    for value in base.. {
+        src.fill(value);
+        for i in 0..npages {
+            if stop.load(Ordering::Acquire) {
+                return Ok(last);
+            }
+            let at = addr + (i * page) as u64;
+            // SAFETY: the kernel reads one page from `src` (owned here, `page` bytes, alive)
+            // and writes one page at `at`, inside the test's own anonymous mapping, which no
+            // Rust reference points into while the threads run (the CPU check reads it only
+            // after both threads joined).
+            let res = unsafe { dev.raw_cmd(HMM_DMIRROR_WRITE, at, src.as_ptr() as u64, 1) };
+            match res {
+                Ok(_) => last[i] = value,
+                Err(e) => {
+                    return Err((i, e.errno().map_or(LIBRARY_REFUSED, |e| -e.raw_os_error())));
+                }
+            }
+        }
+    }
+    unreachable!("i32 sweep values ran out")
+}
 
 impl Hmm {
     /// Two files on one device mirror the same buffer. File A migrates it to device memory;
@@ -64,5 +117,100 @@ impl Hmm {
 
         hmm_buffer_free(buffer);
         ASSERT_EQ!(close_device(file_b), 0);
+    }
+}
+
+impl Hmm {
+    /// One file, two threads. The range is in system memory and mirrored (a READ filled the
+    /// file's page table); one thread migrates it to device memory while the other keeps
+    /// WRITEing it one page at a time. Every page must end up holding its last successful
+    /// WRITE. (A migration skips its own invalidations; a WRITE served from the file's old
+    /// entries between the migration's copy and its new mapping goes to the source page and
+    /// is lost. The module runs one request per file at a time; the C driver has the window.)
+    pub(crate) fn write_during_migrate(&mut self, _variant: &HmmVariant) {
+        let npages = RACE_NPAGES;
+        let size = size_of_pages(npages as u64, self.page_shift);
+
+        let mut buffer = ASSERT_NOT_NULL!(hmm_buffer_alloc(
+            size,
+            size,
+            PROT_READ | PROT_WRITE,
+            MAP_PRIVATE | MAP_ANONYMOUS,
+            -1
+        ));
+        let mut scratch = vec![0u8; size];
+
+        for round in 0..RACE_ROUNDS {
+            let base = round * 1_000_000;
+            // Back to system memory (coherent pages stay in device memory otherwise), CPU
+            // contents `base - 1`, then mirrored by the file.
+            let ret = hmm_migrate_dev_to_sys(&self.fd, &mut buffer, npages as u64);
+            ASSERT_EQ!(ret, 0);
+            let ptr = buffer.ints(size);
+            for i in 0..size / 4 {
+                ptr.set(i, base - 1);
+            }
+            let ret = hmm_dmirror_cmd(&self.fd, HMM_DMIRROR_READ, &mut buffer, npages as u64);
+            ASSERT_EQ!(ret, 0);
+            ASSERT_EQ!(buffer.cpages, npages as u64);
+
+            let start = Barrier::new(2);
+            let stop = AtomicBool::new(false);
+            let (addr, fd) = (buffer.ptr as u64, &self.fd);
+            let (migrated, written) = std::thread::scope(|s| {
+                let writer = s.spawn(|| sweep_writes(fd, addr, npages, base, &start, &stop));
+                start.wait();
+                // SAFETY: the kernel writes the migrated data (`npages` pages) into
+                // `scratch`, `size` bytes owned here; it moves the pages of the test's own
+                // mapping, which no Rust reference points into until the CPU check below.
+                let migrated = unsafe {
+                    fd.raw_cmd(
+                        HMM_DMIRROR_MIGRATE_TO_DEV,
+                        addr,
+                        scratch.as_mut_ptr() as u64,
+                        npages as u64,
+                    )
+                };
+                stop.store(true, Ordering::Release);
+                (migrated, writer.join())
+            });
+            let cpages = match migrated {
+                Ok(c) => c.cpages,
+                Err(e) => {
+                    TH_LOG!("round {round}: MIGRATE_TO_DEV: {e}");
+                    ASSERT_TRUE!(false);
+                    unreachable!()
+                }
+            };
+            ASSERT_EQ!(cpages, npages as u64);
+            let last = match written {
+                Ok(Ok(last)) => last,
+                Ok(Err((page, ret))) => {
+                    TH_LOG!("round {round}: WRITE of page {page} returned {ret}");
+                    ASSERT_EQ!(ret, 0);
+                    unreachable!()
+                }
+                Err(_) => {
+                    TH_LOG!("round {round}: the writer thread panicked");
+                    ASSERT_TRUE!(false);
+                    unreachable!()
+                }
+            };
+
+            // The CPU sees every page's last successful WRITE (device-private pages fault
+            // back to system memory here; coherent ones are read in place).
+            let ptr = buffer.ints(size);
+            let per_page = size / npages / 4;
+            for (page, want) in last.iter().enumerate() {
+                for j in 0..per_page {
+                    let got = ptr.get(page * per_page + j);
+                    if got != *want {
+                        TH_LOG!("round {round}: page {page} int {j} holds {got}, its last WRITE put {want}");
+                    }
+                    ASSERT_EQ!(got, *want);
+                }
+            }
+        }
+        hmm_buffer_free(buffer);
     }
 }
