@@ -157,8 +157,18 @@ impl<'a> PageRef<'a> {
         let s = unsafe { bindings::kmap_local_page(src.as_ptr()) };
         // SAFETY: As above.
         let d = unsafe { bindings::kmap_local_page(self.as_ptr()) };
+        // The architecture's page copy where it has one (x86-64: `copy_page`, what
+        // `copy_highpage()` uses; a plain memcpy is measurably slower under TCG).
+        #[cfg(target_arch = "x86_64")]
         // SAFETY: `s` and `d` map two distinct whole pages.
-        unsafe { core::ptr::copy_nonoverlapping(s.cast::<u8>(), d.cast::<u8>(), PAGE_SIZE) };
+        unsafe {
+            bindings::copy_page(d, s)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        // SAFETY: `s` and `d` map two distinct whole pages.
+        unsafe {
+            core::ptr::copy_nonoverlapping(s.cast::<u8>(), d.cast::<u8>(), PAGE_SIZE)
+        };
         // SAFETY: Local mappings are released in reverse order, each once.
         unsafe { bindings::kunmap_local(d) };
         // SAFETY: As above.

@@ -58,6 +58,9 @@ pub struct BenchOpts {
     /// ratio table (perf's overhead is in those timings).
     #[arg(long)]
     perf: Option<String>,
+    /// Guest vCPUs (the lab's other commands use 2).
+    #[arg(long, default_value_t = 2)]
+    cpus: u32,
 }
 
 /// Build hmm-bench in release mode on the host (the guest sees the host's files).
@@ -142,6 +145,7 @@ pub fn run(o: BenchOpts) -> Result<i32> {
         timeout: Duration::from_secs(timeout),
         stream: true,
         private_tmp: false,
+        cpus: o.cpus,
     };
     let r = run.run()?;
     eprintln!(
@@ -224,9 +228,10 @@ pub fn run(o: BenchOpts) -> Result<i32> {
         );
     }
     let mut text = format!(
-        "hmm-bench, one boot of Linux 7.3.4 ({} profile), accel {}\nC driver: {} ({})\nRust module: {}\n\n",
+        "hmm-bench, one boot of Linux 7.3.4 ({} profile), accel {}, {} vCPUs\nC driver: {} ({})\nRust module: {}\n\n",
         kernel.profile.name(),
         accel.to_uppercase(),
+        o.cpus,
         c_ko.display(),
         status("c"),
         match &rust_ko {

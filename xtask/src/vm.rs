@@ -47,6 +47,8 @@ pub struct VmRun<'a> {
     pub stream: bool,
     /// Give the guest its own tmpfs /tmp (the suites need O_TMPFILE, which 9p lacks).
     pub private_tmp: bool,
+    /// Guest vCPUs.
+    pub cpus: u32,
 }
 
 /// The outcome of one VM run.
@@ -98,7 +100,7 @@ impl VmRun<'_> {
         dirs.extend(std::env::split_paths(&path));
         cmd.env("PATH", std::env::join_paths(dirs)?);
         cmd.arg("--run").arg(self.tree)
-            .args(["--memory", MEMORY, "--cpus", "2", "--verbose"])
+            .args(["--memory", MEMORY, "--cpus", &self.cpus.to_string(), "--verbose"])
             .args(["--append", MEMMAP])
             .arg("--rwdir").arg("/tmp")
             .arg("--rwdir").arg(&ws)
@@ -187,6 +189,7 @@ pub fn accel(vng: &Path, tree: &Path, root: &Path) -> Result<bool> {
             timeout: Duration::from_secs(if kvm { 60 } else { 600 }),
             stream: false,
             private_tmp: false,
+            cpus: 2,
         }
         .run()
     };
