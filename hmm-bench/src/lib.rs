@@ -4,6 +4,7 @@
 //! `run` (in the lab guest, device present) measures and writes a CSV; `report` (on the
 //! host) merges the drivers' CSVs, draws the plots and prints the Rust/C ratio table.
 
+pub mod below;
 pub mod csv;
 pub mod measure;
 pub mod perf_gate;

@@ -145,7 +145,10 @@ fn run(a: RunArgs) -> Result<()> {
             .find(|x| x.name().eq_ignore_ascii_case(k))
             .with_context(|| format!("--perf-kind {k}: no such request kind"))?;
         perf_gate::install(kind, ctl, ack)?;
-        println!("[{driver}] perf: profiling the timed {} operations only", kind.name());
+        println!(
+            "[{driver}] perf: profiling the timed {} operations only",
+            kind.name()
+        );
     }
     let reps = a.reps.unwrap_or(if a.quick { 3 } else { 5 });
     if reps == 0 {

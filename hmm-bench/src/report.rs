@@ -60,6 +60,7 @@ pub fn report(inputs: &[PathBuf], out_dir: &Path) -> Result<Report> {
     for p in inputs {
         all.extend(csv::read_file(p)?);
     }
+    let spreads = crate::rounds::spreads(&all);
     let (rows, rounds) = crate::rounds::best_of(all);
     std::fs::create_dir_all(out_dir)?;
     let csv_path = out_dir.join("results.csv");
@@ -137,6 +138,14 @@ pub fn report(inputs: &[PathBuf], out_dir: &Path) -> Result<Report> {
              ratios inside that band are not differences between the drivers\n"
         ));
     }
+    let measured = table
+        .iter()
+        .filter(|r| r.ratio.is_some() && r.key.kind != Kind::Memcpy)
+        .count();
+    text.push_str(&crate::below::render(
+        &crate::below::slow_rows(&table, &spreads),
+        measured,
+    ));
     let g = ratio::geomean_by_kind(&table);
     if !g.is_empty() {
         text.push_str("\nRust/C geometric mean per request (over the rows with a ratio):\n");

@@ -3,7 +3,8 @@
 //! lowest median time. Interference on a shared TCG host only ever adds time, so the best
 //! round is the least disturbed one; both drivers are treated alike.
 
-use crate::row::Row;
+use crate::row::{Key, Row};
+use std::collections::BTreeMap;
 
 /// Identity of a configuration: driver, device, memory, kind, pages, size.
 fn key(r: &Row) -> String {
@@ -47,6 +48,27 @@ pub fn best_of(rows: Vec<Row>) -> (Vec<Row>, usize) {
     (rows, rounds)
 }
 
+/// Per driver and configuration measured in two rounds or more: slowest round median over
+/// fastest (1.0: the rounds agree). What the same code on the same host varied by within the
+/// boot: a Rust/C gap no larger than this is not a difference between the drivers.
+pub fn spreads(rows: &[Row]) -> BTreeMap<(String, Key), f64> {
+    let mut range: BTreeMap<(String, Key), (f64, f64, usize)> = BTreeMap::new();
+    for r in rows {
+        let Some(t) = r.time else { continue };
+        let e = range
+            .entry((r.driver.clone(), r.key()))
+            .or_insert((f64::INFINITY, 0.0, 0));
+        e.0 = e.0.min(t.median);
+        e.1 = e.1.max(t.median);
+        e.2 += 1;
+    }
+    range
+        .into_iter()
+        .filter(|(_, (lo, _, n))| *n > 1 && *lo > 0.0)
+        .map(|(k, (lo, hi, _))| (k, hi / lo))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,8 +87,19 @@ mod tests {
             size,
             npages: size / 4096,
             reps: 5,
-            status: if median.is_some() { Status::Ok } else { Status::Error("x".into()) },
-            time: median.map(|m| Spread { n: 5, median: m, min: m, max: m, q1: m, q3: m }),
+            status: if median.is_some() {
+                Status::Ok
+            } else {
+                Status::Error("x".into())
+            },
+            time: median.map(|m| Spread {
+                n: 5,
+                median: m,
+                min: m,
+                max: m,
+                q1: m,
+                q3: m,
+            }),
             cpages: None,
             huge_frac: None,
             memcpy_frac: None,
@@ -86,9 +119,32 @@ mod tests {
         let (b, rounds) = best_of(rows);
         assert_eq!(rounds, 2);
         assert_eq!(b.len(), 3);
-        assert_eq!((b[0].driver.as_str(), b[0].time.unwrap().median), ("c", 1.0));
-        assert_eq!((b[1].driver.as_str(), b[1].time.unwrap().median), ("rust", 3.0));
+        assert_eq!(
+            (b[0].driver.as_str(), b[0].time.unwrap().median),
+            ("c", 1.0)
+        );
+        assert_eq!(
+            (b[1].driver.as_str(), b[1].time.unwrap().median),
+            ("rust", 3.0)
+        );
         // A round that measured beats one that failed.
         assert_eq!(b[2].time.unwrap().median, 5.0);
+    }
+
+    #[test]
+    fn spread_is_slowest_over_fastest_round_for_measured_configurations() {
+        let rows = vec![
+            row("c", 4096, Some(2.0)),
+            row("c", 4096, Some(1.0)),
+            row("c", 4096, Some(1.5)),
+            row("rust", 4096, Some(3.0)),
+            row("c", 8192, None),
+            row("c", 8192, Some(5.0)),
+        ];
+        let s = spreads(&rows);
+        let k = row("c", 4096, None).key();
+        assert_eq!(s.get(&("c".to_string(), k)), Some(&2.0));
+        // One measured round: no spread.
+        assert_eq!(s.len(), 1);
     }
 }

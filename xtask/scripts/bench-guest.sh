@@ -95,10 +95,15 @@ measure() {
     brc=$?
     if [ -n "$pd" ]; then
         # Before the driver is unloaded: its symbols are in /proc/kallsyms only while loaded.
-        perf report -i "$pd/perf.data" --stdio --sort sym --percent-limit 0.2 > "$out/$label.$kind.perf.txt" 2>&1
-        perf report -i "$pd/perf.data" --stdio --sort dso > "$out/$label.$kind.perf-dso.txt" 2>&1
+        # Every symbol from /proc/kallsyms (an empty --symfs: perf then splits the modules'
+        # symbols out of it): the Rust module is loaded from outside /lib/modules, where perf
+        # looks for a module's .ko, and would show as bare offsets.
+        mkdir -p "$pd/nosyms"
+        syms=(--symfs "$pd/nosyms" --kallsyms /proc/kallsyms)
+        perf report -i "$pd/perf.data" "${syms[@]}" --stdio --sort sym --percent-limit 0.2 > "$out/$label.$kind.perf.txt" 2>&1
+        perf report -i "$pd/perf.data" "${syms[@]}" --stdio --sort dso > "$out/$label.$kind.perf-dso.txt" 2>&1
         # The driver's own functions, all of them (their share of the whole profile).
-        perf report -i "$pd/perf.data" --stdio --sort sym --dsos "[$modname]" > "$out/$label.$kind.perf-mod.txt" 2>&1
+        perf report -i "$pd/perf.data" "${syms[@]}" --stdio --sort sym --dsos "[$modname]" > "$out/$label.$kind.perf-mod.txt" 2>&1
         cp "$pd/perf.data" "$out/$label.$kind.perf.data"
         rm -rf "$pd"
         say "$label: $kind profile: $out/$label.$kind.perf.txt ($(grep -m1 '^# Samples' "$out/$label.$kind.perf.txt"))"
