@@ -273,8 +273,12 @@ impl DeviceMem {
         let mut backing = KVec::new();
         if self.is_private() {
             backing.reserve(n, GFP_KERNEL)?;
-            for _ in 0..n {
-                backing.push(SysPage::alloc_backing()?, GFP_KERNEL)?;
+            // A large page gets one contiguous run of backing memory, as in C; single pages
+            // when no such run is free.
+            if order == 0 || SysPage::alloc_backing_run(order, &mut backing).is_err() {
+                for _ in 0..n {
+                    backing.push(SysPage::alloc_backing()?, GFP_KERNEL)?;
+                }
             }
         }
         let mut chunks = self.chunks.lock();
@@ -390,10 +394,8 @@ fn evict_chunk(chunk: &Chunk) {
             continue;
         };
         let dpage = new.page();
-        for k in 0..(1usize << order) {
-            let (Some(sp), Some(dp)) = (spage.folio_page(k), dpage.folio_page(k)) else {
-                break;
-            };
+        let nr = 1usize << order;
+        for (sp, dp) in spage.folio_pages(nr).zip(dpage.folio_pages(nr)) {
             if let Some(from) = backing_page(chunk, &sp) {
                 dp.copy_from(&from);
             }

@@ -94,6 +94,7 @@ pub(crate) fn alloc_and_copy_to_dev(d: &Dmirror, m: &mut MigrateVma<'_>) {
                 Some(sp) => 1usize << sp.folio_order(),
                 None => PMD_NR,
             };
+            let mut from_pages = spage.as_ref().map(|sp| sp.folio_pages(nr));
             for k in 0..nr {
                 if i + k >= n {
                     break;
@@ -102,7 +103,7 @@ pub(crate) fn alloc_and_copy_to_dev(d: &Dmirror, m: &mut MigrateVma<'_>) {
                     // Out of device memory: the rest of the folio stays in system memory.
                     break;
                 };
-                let from = spage.as_ref().and_then(|sp| sp.folio_page(k));
+                let from = from_pages.as_mut().and_then(|f| f.next());
                 if fill(dev, &small.page.page(), from).is_err() {
                     break;
                 }
@@ -115,19 +116,16 @@ pub(crate) fn alloc_and_copy_to_dev(d: &Dmirror, m: &mut MigrateVma<'_>) {
         if large && dp.order > 0 {
             let nr = 1usize << dp.order;
             let head = dp.page.page();
-            let mut ok = true;
-            for k in 0..nr {
-                let from = spage.as_ref().and_then(|sp| sp.folio_page(k));
-                let Some(dk) = head.folio_page(k) else {
-                    ok = false;
-                    break;
-                };
+            let mut from_pages = spage.as_ref().map(|sp| sp.folio_pages(nr));
+            let mut filled = 0;
+            for dk in head.folio_pages(nr) {
+                let from = from_pages.as_mut().and_then(|f| f.next());
                 if fill(dev, &dk, from).is_err() {
-                    ok = false;
                     break;
                 }
+                filled += 1;
             }
-            if ok {
+            if filled == nr {
                 dst.set(i, dp.page, write, true);
             }
             i += nr;
@@ -163,8 +161,7 @@ pub(crate) fn finalize_and_map(d: &Dmirror, m: &MigrateVma<'_>) -> Result {
             pr_warn!("device folio beyond the migrated range\n");
         }
         let chunk = d.dev.chunk_of(&dpage).ok_or(EINVAL)?;
-        for k in 0..nr {
-            let Some(dk) = dpage.folio_page(k) else { break };
+        for (k, dk) in dpage.folio_pages(nr).enumerate() {
             let back = backing_page(chunk, &dk).ok_or(EINVAL)?;
             let tag = if dst.write() { TAG_WRITE } else { TAG_READ };
             pt.map(first + i + k, back, tag)?;
@@ -284,13 +281,14 @@ pub(crate) fn alloc_and_copy_to_sys(
         };
         match new {
             Some(dp) => {
+                // The device page table entries of the whole folio in one go (C erases
+                // them page by page, each under the xarray lock).
+                if let Some(d) = d {
+                    d.pt().lock().invalidate(addr, addr + (nr << PAGE_SHIFT));
+                }
                 let head = dp.page();
-                for k in 0..nr {
-                    let (Some(sk), Some(dk)) = (spage.folio_page(k), head.folio_page(k)) else {
-                        break;
-                    };
+                for (sk, dk) in spage.folio_pages(nr).zip(head.folio_pages(nr)) {
                     let from = backing_page(chunk, &sk).ok_or(EINVAL)?;
-                    erase(k);
                     dk.copy_from(&from);
                 }
                 dst.set(i, dp, write, order > 0);
@@ -308,8 +306,7 @@ pub(crate) fn alloc_and_copy_to_sys(
             }
             None => {
                 // Try with smaller pages if the large allocation fails.
-                for k in 0..nr {
-                    let Some(sk) = spage.folio_page(k) else { break };
+                for (k, sk) in spage.folio_pages(nr).enumerate() {
                     let small = NewPage::alloc_system(0, Some((vma, addr + k * PAGE_SIZE)))?;
                     let from = backing_page(chunk, &sk).ok_or(EINVAL)?;
                     erase(k);

@@ -84,16 +84,35 @@ impl<'a> PageRef<'a> {
         unsafe { bindings::folio_order(bindings::page_folio(self.as_ptr())) }
     }
 
-    /// `folio_page(page_folio(page), k)` for a head page: the `k`-th page of the folio.
-    pub(crate) fn folio_page(&self, k: usize) -> Option<PageRef<'a>> {
-        // SAFETY: The page is valid; `page_folio` reads its compound head.
-        let head = unsafe { bindings::page_folio(self.as_ptr()) }.cast::<bindings::page>();
-        if k >= (1usize << self.folio_order()) || (k > 0 && head != self.as_ptr()) {
-            return None;
-        }
-        // SAFETY: The pages of a folio are consecutive pfns with `struct page`s that live as
-        // long as the folio, which lives for `'a` like its head page.
-        Some(unsafe { PageRef::from_pfn(self.pfn() + k) })
+    /// The first `nr` pages of the folio this page heads (`folio_page(folio, k)`, `k <
+    /// nr`), fewer if the folio is smaller; with `nr <= 1` the page itself, head or not (a
+    /// PTE-mapped page of a large folio moves alone), and for a tail page nothing more. One
+    /// `page_folio()`/`folio_order()` for the whole folio, then pointer arithmetic per page,
+    /// as C's `folio_page()` macro.
+    pub(crate) fn folio_pages(&self, nr: usize) -> impl Iterator<Item = PageRef<'a>> {
+        let n = if nr <= 1 {
+            nr
+        } else {
+            // SAFETY: The page is valid; `page_folio` reads its compound head.
+            let head = unsafe { bindings::page_folio(self.as_ptr()) }.cast::<bindings::page>();
+            if head == self.as_ptr() {
+                core::cmp::min(nr, 1usize << self.folio_order())
+            } else {
+                1
+            }
+        };
+        let first = self.ptr;
+        (0..n).map(move |k| {
+            // SAFETY: `k` < the folio's page count (or 0): the `struct page`s of a folio are
+            // consecutive (`folio_page()` is `&folio->page + n`).
+            let ptr = unsafe { first.add(k) };
+            // INVARIANT: A page of the folio lives as long as the folio, which lives for
+            // `'a` like its head page.
+            PageRef {
+                ptr,
+                _p: PhantomData,
+            }
+        })
     }
 
     /// The kind of memory the page is.
@@ -205,6 +224,35 @@ impl SysPage {
         let ptr = unsafe { bindings::alloc_pages(bindings::GFP_HIGHUSER, 0) };
         // INVARIANT: A non-null return is an order-0 page owned by the caller.
         NonNull::new(ptr).map(|ptr| SysPage { ptr }).ok_or(ENOMEM)
+    }
+
+    /// The backing pages of a large fake DEVICE_PRIVATE folio: one `alloc_pages(GFP_HIGHUSER
+    /// | __GFP_NOWARN, order)`, physically contiguous like C's `folio_alloc(GFP_HIGHUSER,
+    /// order)`, split (`split_page()`) into `1 << order` order-0 pages appended to `out`,
+    /// each owned and freed alone. `ENOMEM` (nothing appended) when the allocation fails;
+    /// `out` must have room for them.
+    pub(crate) fn alloc_backing_run(order: u32, out: &mut KVec<SysPage>) -> Result {
+        let n = 1usize << order;
+        if out.capacity() - out.len() < n {
+            return Err(EINVAL);
+        }
+        let gfp = bindings::GFP_HIGHUSER | bindings::__GFP_NOWARN;
+        // SAFETY: `alloc_pages` may be called with any flags and order.
+        let head = NonNull::new(unsafe { bindings::alloc_pages(gfp, order) }).ok_or(ENOMEM)?;
+        // SAFETY: `head` is a non-compound allocation of `order` that this function owns.
+        unsafe { bindings::split_page(head.as_ptr(), order) };
+        for k in 0..n {
+            // SAFETY: the `struct page`s of one allocation are consecutive and `k` < its size.
+            let ptr = unsafe { head.add(k) };
+            // INVARIANT: after `split_page()` every page of the run is an order-0 page with
+            // its own reference, which `out` now owns.
+            let page = SysPage { ptr };
+            if let Err(e) = out.push_within_capacity(page) {
+                // Unreachable: room was checked above. The page is freed by its drop.
+                drop(e);
+            }
+        }
+        Ok(())
     }
 
     fn into_raw(self) -> *mut bindings::page {
