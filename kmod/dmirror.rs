@@ -38,8 +38,9 @@ pub(crate) struct Mirror {
 
 impl Mirror {
     /// The cookie of this open file (also [`Dmirror::token`]): the `pgmap_owner` of the
-    /// migrations it runs to device memory, hence the `owner` of their invalidations. (Those migrations select system
-    /// pages only, for which `pgmap_owner` names nobody: it only tags the notifier events.)
+    /// migrations it runs to device memory, hence the `owner` of their invalidations.
+    /// (Those migrations select system pages only, for which `pgmap_owner` names nobody:
+    /// it only tags the notifier events.)
     /// The mirror is pinned inside the file's notifier, so its address is stable and
     /// unique while the file is open.
     fn file_owner(&self) -> Owner {

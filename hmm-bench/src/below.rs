@@ -61,8 +61,17 @@ pub fn slow_rows(table: &[RatioRow], spreads: &BTreeMap<(String, Key), f64>) -> 
         .collect()
 }
 
-/// The section of the report (empty when no row is slow).
-pub fn render(slow: &[Slow], measured: usize) -> String {
+/// The report's section for `table`: its slow rows judged against `spreads`.
+pub fn section(table: &[RatioRow], spreads: &BTreeMap<(String, Key), f64>) -> String {
+    let measured = table
+        .iter()
+        .filter(|r| r.ratio.is_some() && r.key.kind != crate::row::Kind::Memcpy)
+        .count();
+    render(&slow_rows(table, spreads), measured)
+}
+
+/// The section for `slow` out of `measured` rows with a ratio.
+fn render(slow: &[Slow], measured: usize) -> String {
     if slow.is_empty() {
         return format!("\nrows below {THRESHOLD}: none of {measured}\n");
     }

@@ -138,14 +138,7 @@ pub fn report(inputs: &[PathBuf], out_dir: &Path) -> Result<Report> {
              ratios inside that band are not differences between the drivers\n"
         ));
     }
-    let measured = table
-        .iter()
-        .filter(|r| r.ratio.is_some() && r.key.kind != Kind::Memcpy)
-        .count();
-    text.push_str(&crate::below::render(
-        &crate::below::slow_rows(&table, &spreads),
-        measured,
-    ));
+    text.push_str(&crate::below::section(&table, &spreads));
     let g = ratio::geomean_by_kind(&table);
     if !g.is_empty() {
         text.push_str("\nRust/C geometric mean per request (over the rows with a ratio):\n");

@@ -95,13 +95,19 @@ pub fn hmm_dmirror_cmd(dev: &Device, request: Request, buffer: &mut HmmBuffer, n
             buffer.faults = counts.faults;
             0
         }
-        Err(e) => match e.errno() {
-            Some(errno) => -errno.raw_os_error(),
-            None => {
-                crate::TH_LOG!("{e}");
-                LIBRARY_REFUSED
-            }
-        },
+        Err(e) => neg_errno(&e),
+    }
+}
+
+/// A failed request as C's harness sees it: `-errno`, or [`LIBRARY_REFUSED`] (reason logged)
+/// when the library refused it without asking the kernel.
+pub fn neg_errno(e: &hmm_dmirror::Error) -> i32 {
+    match e.errno() {
+        Some(errno) => -errno.raw_os_error(),
+        None => {
+            crate::TH_LOG!("{e}");
+            LIBRARY_REFUSED
+        }
     }
 }
 

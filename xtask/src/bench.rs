@@ -41,8 +41,8 @@ pub struct BenchOpts {
     #[arg(long)]
     timeout: Option<u64>,
     /// Rounds: N times both drivers in the boot (C first in odd rounds, Rust first in even
-    /// ones); each row keeps its best round (both drivers
-    /// alike: interference on a shared host only adds time).
+    /// ones); each row keeps its best round (both drivers alike: interference on a shared
+    /// host only adds time).
     #[arg(long, default_value_t = 1)]
     rounds: u32,
     /// Page modes (default: both), e.g. `4k` or `thp`.
@@ -58,8 +58,8 @@ pub struct BenchOpts {
     /// ratio table (perf's overhead is in those timings).
     #[arg(long)]
     perf: Option<String>,
-    /// Guest vCPUs (the lab's other commands use 2).
-    #[arg(long, default_value_t = 2)]
+    /// Guest vCPUs (the lab's other commands use `vm::CPUS`).
+    #[arg(long, default_value_t = crate::vm::CPUS)]
     cpus: u32,
 }
 

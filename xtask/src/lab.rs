@@ -343,7 +343,7 @@ fn boot_with_output(
         timeout: Duration::from_secs(o.timeout),
         stream: true,
         private_tmp,
-        cpus: 2,
+        cpus: crate::vm::CPUS,
     };
     let r = run.run()?;
     eprintln!("    guest ran {:.1}s; console log: {}", r.elapsed.as_secs_f64(), r.console.display());

@@ -198,7 +198,7 @@ pub fn run(o: RobustOpts) -> Result<i32> {
             timeout: Duration::from_secs(timeout),
             stream: true,
             private_tmp: true,
-            cpus: 2,
+            cpus: crate::vm::CPUS,
         };
         let r = run.run()?;
         eprintln!("    guest ran {:.1}s; console log: {}", r.elapsed.as_secs_f64(), r.console.display());

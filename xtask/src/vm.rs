@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 /// Guest RAM. The top 512 MiB above 4 GiB are reserved for the coherent devices.
 pub const MEMORY: &str = "6G";
+/// Guest vCPUs of the lab's boots (the host has 2 cores).
+pub const CPUS: u32 = 2;
 /// `memmap=` reservation: 512 MiB at 4 GiB, split into dev0 and dev1 (256 MiB each).
 pub const MEMMAP: &str = "memmap=512M$0x100000000";
 /// Physical addresses of the reserved ranges, as the drivers' `spm_addr_dev*` parameters.
@@ -189,7 +191,7 @@ pub fn accel(vng: &Path, tree: &Path, root: &Path) -> Result<bool> {
             timeout: Duration::from_secs(if kvm { 60 } else { 600 }),
             stream: false,
             private_tmp: false,
-            cpus: 2,
+            cpus: CPUS,
         }
         .run()
     };

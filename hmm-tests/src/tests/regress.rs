@@ -43,17 +43,14 @@ fn sweep_writes(
             if stop.load(Ordering::Acquire) {
                 return Ok(last);
             }
-            let at = addr + (i * page) as u64;
-            // SAFETY: the kernel reads one page from `src` (owned here, `page` bytes, alive)
-            // and writes one page at `at`, inside the test's own anonymous mapping, which no
-            // Rust reference points into while the threads run (the CPU check reads it only
-            // after both threads joined).
-            let res = unsafe { dev.raw_cmd(HMM_DMIRROR_WRITE, at, src.as_ptr() as u64, 1) };
+            let (at, from) = (addr + (i * page) as u64, src.as_ptr() as u64);
+            // The kernel reads the page `src` owns and writes one page of the test's own
+            // mapping, which no Rust reference points into until both threads joined.
+            // SAFETY: as said just above.
+            let res = unsafe { dev.raw_cmd(HMM_DMIRROR_WRITE, at, from, 1) };
             match res {
                 Ok(_) => last[i] = value,
-                Err(e) => {
-                    return Err((i, e.errno().map_or(LIBRARY_REFUSED, |e| -e.raw_os_error())));
-                }
+                Err(e) => return Err((i, neg_errno(&e))),
             }
         }
     }
@@ -138,7 +135,6 @@ impl Hmm {
             MAP_PRIVATE | MAP_ANONYMOUS,
             -1
         ));
-        let mut scratch = vec![0u8; size];
 
         for round in 0..RACE_ROUNDS {
             let base = round * 1_000_000;
@@ -156,21 +152,16 @@ impl Hmm {
 
             let start = Barrier::new(2);
             let stop = AtomicBool::new(false);
-            let (addr, fd) = (buffer.ptr as u64, &self.fd);
+            let (addr, mirror, fd) = (buffer.ptr as u64, buffer.mirror_ptr() as u64, &self.fd);
             let (migrated, written) = std::thread::scope(|s| {
                 let writer = s.spawn(|| sweep_writes(fd, addr, npages, base, &start, &stop));
                 start.wait();
-                // SAFETY: the kernel writes the migrated data (`npages` pages) into
-                // `scratch`, `size` bytes owned here; it moves the pages of the test's own
-                // mapping, which no Rust reference points into until the CPU check below.
-                let migrated = unsafe {
-                    fd.raw_cmd(
-                        HMM_DMIRROR_MIGRATE_TO_DEV,
-                        addr,
-                        scratch.as_mut_ptr() as u64,
-                        npages as u64,
-                    )
-                };
+                // The kernel writes the migrated data (`npages` pages) into the buffer's
+                // mirror (`size` bytes, used by nothing else here) and moves the pages of the
+                // test's own mapping, which no Rust reference points into until the CPU check.
+                // SAFETY: as said just above.
+                let migrated =
+                    unsafe { fd.raw_cmd(HMM_DMIRROR_MIGRATE_TO_DEV, addr, mirror, npages as u64) };
                 stop.store(true, Ordering::Release);
                 (migrated, writer.join())
             });
@@ -178,7 +169,7 @@ impl Hmm {
                 Ok(c) => c.cpages,
                 Err(e) => {
                     TH_LOG!("round {round}: MIGRATE_TO_DEV: {e}");
-                    ASSERT_TRUE!(false);
+                    ASSERT_EQ!(neg_errno(&e), 0);
                     unreachable!()
                 }
             };
