@@ -44,9 +44,8 @@ fn sweep_writes(
                 return Ok(last);
             }
             let (at, from) = (addr + (i * page) as u64, src.as_ptr() as u64);
-            // The kernel reads the page `src` owns and writes one page of the test's own
-            // mapping, which no Rust reference points into until both threads joined.
-            // SAFETY: as said just above.
+            // SAFETY: reads the page `src` owns; writes one page of the test's own mapping,
+            // which no Rust reference points into until both threads joined.
             let res = unsafe { dev.raw_cmd(HMM_DMIRROR_WRITE, at, from, 1) };
             match res {
                 Ok(_) => last[i] = value,
@@ -156,10 +155,8 @@ impl Hmm {
             let (migrated, written) = std::thread::scope(|s| {
                 let writer = s.spawn(|| sweep_writes(fd, addr, npages, base, &start, &stop));
                 start.wait();
-                // The kernel writes the migrated data (`npages` pages) into the buffer's
-                // mirror (`size` bytes, used by nothing else here) and moves the pages of the
-                // test's own mapping, which no Rust reference points into until the CPU check.
-                // SAFETY: as said just above.
+                // SAFETY: writes `npages` pages into the buffer's `size`-byte mirror (unused
+                // meanwhile); moves the test's own pages, unreferenced until the CPU check.
                 let migrated =
                     unsafe { fd.raw_cmd(HMM_DMIRROR_MIGRATE_TO_DEV, addr, mirror, npages as u64) };
                 stop.store(true, Ordering::Release);
