@@ -269,15 +269,20 @@ impl DeviceMem {
     pub(crate) fn alloc_page(self: &Arc<Self>, token: usize, large: bool) -> Result<DevPage> {
         let order = if large { PMD_ORDER } else { 0 };
         let n = 1usize << order;
-        // A fake DEVICE_PRIVATE device keeps its data in system memory.
-        let mut backing = KVec::new();
+        // A fake DEVICE_PRIVATE device keeps its data in system memory: one page for a
+        // single device page (no vector: this runs once per page migrated), one contiguous
+        // run for a large one, as in C, or single pages when no such run is free.
+        let mut one = None;
+        let mut run = KVec::new();
         if self.is_private() {
-            backing.reserve(n, GFP_KERNEL)?;
-            // A large page gets one contiguous run of backing memory, as in C; single pages
-            // when no such run is free.
-            if order == 0 || SysPage::alloc_backing_run(order, &mut backing).is_err() {
-                for _ in 0..n {
-                    backing.push(SysPage::alloc_backing()?, GFP_KERNEL)?;
+            if order == 0 {
+                one = Some(SysPage::alloc_backing()?);
+            } else {
+                run.reserve(n, GFP_KERNEL)?;
+                if SysPage::alloc_backing_run(order, &mut run).is_err() {
+                    for _ in 0..n {
+                        run.push(SysPage::alloc_backing()?, GFP_KERNEL)?;
+                    }
                 }
             }
         }
@@ -294,7 +299,7 @@ impl DeviceMem {
         let idx = pfn - chunk.first_pfn();
         let data = chunk.data();
         if let Some(store) = &data.backing {
-            for (i, b) in backing.into_iter().enumerate() {
+            for (i, b) in Iterator::chain(one.into_iter(), run).enumerate() {
                 store.install(idx + i, b);
             }
         }

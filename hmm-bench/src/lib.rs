@@ -6,6 +6,8 @@
 
 pub mod below;
 pub mod csv;
+pub mod ftrace_gate;
+pub mod ftrace_report;
 pub mod measure;
 pub mod perf_gate;
 pub mod plot;

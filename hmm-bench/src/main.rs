@@ -3,10 +3,10 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use hmm_bench::perf_gate;
 use hmm_bench::row::{Kind, Pages, Row};
 use hmm_bench::workloads::{self, Config};
-use hmm_bench::{csv, report, sizes};
+use hmm_bench::{csv, ftrace_report, report, sizes};
+use hmm_bench::{ftrace_gate, perf_gate};
 use hmm_dmirror::{Abi, Device};
 use std::collections::HashMap;
 use std::io::Write;
@@ -34,6 +34,19 @@ enum Cmd {
         /// Output directory.
         #[arg(long)]
         out_dir: PathBuf,
+    },
+    /// Print the C and Rust kernel call counts of `run --ftrace-kind` side by side (reads
+    /// DIR/{c,rust}.KIND.ftrace.txt).
+    FtraceReport {
+        /// The bench directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Request kinds, e.g. FAULT_BACK,MIGRATE_TO_SYS.
+        #[arg(long, value_delimiter = ',', required = true)]
+        kinds: Vec<String>,
+        /// Functions per list.
+        #[arg(long, default_value_t = 40)]
+        top: usize,
     },
 }
 
@@ -100,6 +113,26 @@ struct RunArgs {
     /// perf's ack FIFO (with --perf-kind).
     #[arg(long)]
     perf_ack: Option<PathBuf>,
+    /// Trace the kernel calls of this request kind: ftrace's function_graph tracer must be
+    /// selected (tracing off); this process is traced during each timed operation of the
+    /// kind only, and the call graphs are summed into --ftrace-out (see
+    /// hmm_bench::ftrace_gate).
+    #[arg(long, requires = "ftrace_out")]
+    ftrace_kind: Option<String>,
+    /// Where --ftrace-kind's totals go.
+    #[arg(long)]
+    ftrace_out: Option<PathBuf>,
+    /// tracefs (with --ftrace-kind).
+    #[arg(long, default_value = "/sys/kernel/tracing")]
+    tracefs: PathBuf,
+}
+
+/// `--perf-kind` / `--ftrace-kind`: the request kind named `k`.
+fn kind_named(opt: &str, k: &str) -> Result<Kind> {
+    Kind::ALL
+        .into_iter()
+        .find(|x| x.name().eq_ignore_ascii_case(k))
+        .with_context(|| format!("{opt} {k}: no such request kind"))
 }
 
 fn main() -> Result<()> {
@@ -111,6 +144,16 @@ fn main() -> Result<()> {
             println!("\nCSV:   {}", r.csv.display());
             for p in &r.plots {
                 println!("plot:  {}", p.display());
+            }
+            Ok(())
+        }
+        Cmd::FtraceReport { dir, kinds, top } => {
+            for k in kinds {
+                let (c, r) = (
+                    ftrace_report::Counts::read(&dir, "c", &k)?,
+                    ftrace_report::Counts::read(&dir, "rust", &k)?,
+                );
+                println!("{}", ftrace_report::side_by_side(&k, &c, &r, top)?);
             }
             Ok(())
         }
@@ -140,13 +183,18 @@ fn run(a: RunArgs) -> Result<()> {
         bail!("size {s} is not a multiple of the page size {page}");
     }
     if let (Some(k), Some(ctl), Some(ack)) = (&a.perf_kind, &a.perf_ctl, &a.perf_ack) {
-        let kind = Kind::ALL
-            .into_iter()
-            .find(|x| x.name().eq_ignore_ascii_case(k))
-            .with_context(|| format!("--perf-kind {k}: no such request kind"))?;
+        let kind = kind_named("--perf-kind", k)?;
         perf_gate::install(kind, ctl, ack)?;
         println!(
             "[{driver}] perf: profiling the timed {} operations only",
+            kind.name()
+        );
+    }
+    if let (Some(k), Some(out)) = (&a.ftrace_kind, &a.ftrace_out) {
+        let kind = kind_named("--ftrace-kind", k)?;
+        ftrace_gate::install(kind, &a.tracefs, out)?;
+        println!(
+            "[{driver}] ftrace: tracing the kernel calls of the timed {} operations only",
             kind.name()
         );
     }
@@ -218,6 +266,7 @@ fn run(a: RunArgs) -> Result<()> {
         .iter()
         .filter(|r| matches!(r.status, hmm_bench::row::Status::Error(_)))
         .count();
+    ftrace_gate::finish()?;
     println!(
         "[{driver}] done in {:.1}s: {} rows, {failed} failed; CSV {}",
         start.elapsed().as_secs_f64(),

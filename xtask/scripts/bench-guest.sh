@@ -16,6 +16,10 @@
 # timed KIND operations, see hmm-bench/src/perf_gate.rs), writing OUTDIR/LABEL.KIND.csv and,
 # from `perf report` before the driver is unloaded, OUTDIR/LABEL.KIND.perf.txt (by symbol)
 # and OUTDIR/LABEL.KIND.perf-dso.txt (by object).
+# With FTRACE_KINDS=KIND[,KIND…] (the trace profile's kernel: CONFIG_FUNCTION_GRAPH_TRACER),
+# ftrace's function_graph tracer is selected and each driver's hmm-bench runs once per KIND
+# with --ftrace-kind (its own process traced during each timed KIND operation only, see
+# hmm-bench/src/ftrace_gate.rs), writing OUTDIR/LABEL.KIND.ftrace.txt.
 # Exit code: 0 when every driver that was given loaded, ran and unloaded; 3 otherwise.
 set -u
 out=$1 bench=$2 c_ko=$3 rust_ko=$4 accel=$5 budget=$6
@@ -45,12 +49,16 @@ one() {
     local t0 brc=0 k
     t0=$(date +%s)
     modname=$name
-    if [ -z "$perf_kinds" ]; then
-        measure "$label" "$abi" "$out/$tag.csv" "" || brc=$?
-    else
+    if [ -n "$perf_kinds" ]; then
         for k in ${perf_kinds//,/ }; do
             measure "$label" "$abi" "$out/$label.$k.csv" "$k" || brc=$?
         done
+    elif [ -n "$ftrace_kinds" ]; then
+        for k in ${ftrace_kinds//,/ }; do
+            measure "$label" "$abi" "$out/$label.$k.csv" "" --ftrace-kind "$k" --ftrace-out "$out/$label.$k.ftrace.txt" || brc=$?
+        done
+    else
+        measure "$label" "$abi" "$out/$tag.csv" "" || brc=$?
     fi
     say "$label: hmm-bench exit code $brc after $(( $(date +%s) - t0 ))s"
     if [ -e "$out/$tag.status" ]; then
@@ -68,11 +76,12 @@ one() {
     fi
 }
 
-# LABEL ABI CSV PERF_KIND: one hmm-bench run (under perf when PERF_KIND is set), watched
-# against the budget. Returns hmm-bench's exit code.
+# LABEL ABI CSV PERF_KIND [hmm-bench options…]: one hmm-bench run (under perf when
+# PERF_KIND is set), watched against the budget. Returns hmm-bench's exit code.
 measure() {
     local label=$1 abi=$2 csv=$3 kind=$4 pid t0 brc pd=""
-    local runner=("$bench" run --driver-label "$label" --abi "$abi" --accel "$accel" --out "$csv" "${extra[@]}")
+    shift 4
+    local runner=("$bench" run --driver-label "$label" --abi "$abi" --accel "$accel" --out "$csv" "${extra[@]}" "$@")
     if [ -n "$kind" ]; then
         # The FIFOs and perf.data live in the guest's own tmpfs: perf writes its ring buffer
         # out directly, which the shared host filesystem refuses (EFAULT).
@@ -137,6 +146,21 @@ hung() {
 
 extra=("$@")
 perf_kinds=${PERF_KINDS:-}
+ftrace_kinds=${FTRACE_KINDS:-}
+if [ -n "$ftrace_kinds" ]; then
+    tr=/sys/kernel/tracing
+    [ -e $tr/current_tracer ] || mount -t tracefs nodev $tr 2>/dev/null
+    # function_graph, off until hmm-bench switches it on around a timed operation; no
+    # interrupt handlers in the graph; 64 MiB of buffer per CPU; hmm-bench sets the pid.
+    if ! { echo 0 > $tr/tracing_on && echo function_graph > $tr/current_tracer; }; then
+        say "ftrace: cannot select the function_graph tracer in $tr: is this the trace profile's kernel?"
+        exit 3
+    fi
+    echo 0 > $tr/options/funcgraph-irqs
+    echo 1 > $tr/options/funcgraph-tail
+    echo 65536 > $tr/buffer_size_kb
+    say "ftrace: function_graph tracer ready ($(cat $tr/buffer_size_kb) KiB per CPU)"
+fi
 rm -f "$out"/c*.csv "$out"/rust*.csv "$out"/c*.status "$out"/rust*.status
 say "kernel $(uname -r), accel $accel, thp=$(cat /sys/kernel/mm/transparent_hugepage/enabled), $(nproc) CPUs, $(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo)"
 rounds=${ROUNDS:-1}

@@ -58,6 +58,13 @@ pub struct BenchOpts {
     /// ratio table (perf's overhead is in those timings).
     #[arg(long)]
     perf: Option<String>,
+    /// Trace kernel calls instead of measuring, e.g. `FAULT_BACK,MIGRATE_TO_SYS`: boots the
+    /// trace profile's kernel (ftrace's function_graph tracer; built on first use), runs
+    /// each driver's hmm-bench once per kind with its own process traced during each timed
+    /// operation of the kind, writes `{c,rust}.KIND.ftrace.txt` and a side-by-side
+    /// `ftrace.txt` (calls, self and inclusive µs per operation), no ratio table.
+    #[arg(long, conflicts_with = "perf")]
+    ftrace: Option<String>,
     /// Guest vCPUs (the lab's other commands use `vm::CPUS`).
     #[arg(long, default_value_t = crate::vm::CPUS)]
     cpus: u32,
@@ -68,12 +75,18 @@ fn build_bench(log: &Path) -> Result<PathBuf> {
     crate::suite::build_release_bin("hmm-bench", "hmm-bench", log)
 }
 
-
 /// Run `lab bench`; returns the exit code.
 pub fn run(o: BenchOpts) -> Result<i32> {
-    let base = crate::lab::prepare(o.profile)?;
+    let profile = if o.ftrace.is_some() {
+        Profile::Trace
+    } else {
+        o.profile
+    };
+    let base = crate::lab::prepare(profile)?;
     let (c_ko, rust_ko, rust_why) = crate::lab::both_drivers(&base, o.c_only)?;
-    let crate::lab::Base { root, vng, kernel, .. } = base;
+    let crate::lab::Base {
+        root, vng, kernel, ..
+    } = base;
     match &rust_ko {
         Some(k) => eprintln!("    Rust module: {}", k.display()),
         None => eprintln!("==> Rust module NOT available ({rust_why}): benchmarking the C driver alone; Rust/C ratios will be n/a"),
@@ -120,6 +133,8 @@ pub fn run(o: BenchOpts) -> Result<i32> {
     }
     if let Some(k) = &o.perf {
         cmd.splice(0..0, ["env".to_string(), format!("PERF_KINDS={k}")]);
+    } else if let Some(k) = &o.ftrace {
+        cmd.splice(0..0, ["env".to_string(), format!("FTRACE_KINDS={k}")]);
     } else if o.rounds > 1 {
         cmd.splice(0..0, ["env".to_string(), format!("ROUNDS={}", o.rounds)]);
     }
@@ -189,6 +204,24 @@ pub fn run(o: BenchOpts) -> Result<i32> {
         std::fs::write(dir.join("profile.txt"), &text)?;
         println!("\n{text}");
         println!("profile: {}", dir.join("profile.txt").display());
+        return Ok(code);
+    }
+    if let Some(kinds) = &o.ftrace {
+        let out = Command::new(&bin)
+            .args(["ftrace-report", "--kinds", kinds, "--dir"])
+            .arg(&dir)
+            .output()
+            .context("run hmm-bench ftrace-report")?;
+        if !out.status.success() {
+            bail!(
+                "hmm-bench ftrace-report failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        std::fs::write(dir.join("ftrace.txt"), text.as_bytes())?;
+        println!("\n{text}");
+        println!("ftrace: {}", dir.join("ftrace.txt").display());
         return Ok(code);
     }
     let status = |d: &str| {
