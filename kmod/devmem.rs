@@ -272,18 +272,21 @@ impl DeviceMem {
         // A fake DEVICE_PRIVATE device keeps its data in system memory: one page for a
         // single device page (no vector: this runs once per page migrated), one contiguous
         // run for a large one, as in C, or single pages when no such run is free.
+        // (`run` is an Option: even an empty KVec calls the allocator when dropped,
+        // `krealloc(NULL, 0)`.)
         let mut one = None;
-        let mut run = KVec::new();
+        let mut run = None;
         if self.is_private() {
             if order == 0 {
                 one = Some(SysPage::alloc_backing()?);
             } else {
-                run.reserve(n, GFP_KERNEL)?;
-                if SysPage::alloc_backing_run(order, &mut run).is_err() {
+                let mut pages = KVec::with_capacity(n, GFP_KERNEL)?;
+                if SysPage::alloc_backing_run(order, &mut pages).is_err() {
                     for _ in 0..n {
-                        run.push(SysPage::alloc_backing()?, GFP_KERNEL)?;
+                        pages.push(SysPage::alloc_backing()?, GFP_KERNEL)?;
                     }
                 }
+                run = Some(pages);
             }
         }
         let mut chunks = self.chunks.lock();
@@ -299,7 +302,7 @@ impl DeviceMem {
         let idx = pfn - chunk.first_pfn();
         let data = chunk.data();
         if let Some(store) = &data.backing {
-            for (i, b) in Iterator::chain(one.into_iter(), run).enumerate() {
+            for (i, b) in Iterator::chain(one.into_iter(), run.into_iter().flatten()).enumerate() {
                 store.install(idx + i, b);
             }
         }
