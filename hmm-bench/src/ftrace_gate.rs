@@ -184,11 +184,14 @@ fn gated(kind: Kind) -> Option<std::sync::MutexGuard<'static, Gate>> {
 
 /// Before a timed operation of `kind`: empty the buffer, switch tracing on. A failing
 /// tracefs access panics: a trace that silently stopped would be read as the wrong code's.
-pub(crate) fn before(kind: Kind) {
-    if let Some(mut g) = gated(kind) {
-        write_file(&g.dir.join("trace"), "").expect("ftrace gate: clear the trace");
-        g.on.write_all(b"1").expect("ftrace gate: tracing_on");
-    }
+/// Returns whether tracing is on (`kind` is the traced kind).
+pub(crate) fn before(kind: Kind) -> bool {
+    let Some(mut g) = gated(kind) else {
+        return false;
+    };
+    write_file(&g.dir.join("trace"), "").expect("ftrace gate: clear the trace");
+    g.on.write_all(b"1").expect("ftrace gate: tracing_on");
+    true
 }
 
 /// After a timed operation of `kind`: switch tracing off, fold the trace in.

@@ -39,7 +39,7 @@ pub fn repeat(
     };
     for i in 0..warmup + reps {
         prep()?;
-        let (r, dt) = crate::perf_gate::timed(kind, &mut op);
+        let (r, dt) = crate::perf_gate::timed(kind, i >= warmup, &mut op);
         s.counts = r?;
         restore()?;
         if i >= warmup {

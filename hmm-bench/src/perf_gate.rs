@@ -71,15 +71,19 @@ fn gated(kind: Kind) -> Option<std::sync::MutexGuard<'static, Gate>> {
 /// Run `f` timed (monotonic clock), with perf's events enabled around it when `kind` is the
 /// profiled kind. A failing control channel panics: a profile that silently stopped would
 /// be read as one of the wrong code.
-/// The ftrace call-count gate ([`crate::ftrace_gate`]) reads its tables around it too.
-pub fn timed<T>(kind: Kind, f: impl FnOnce() -> T) -> (T, f64) {
-    let mut gate = gated(kind);
+/// The ftrace call-graph gate ([`crate::ftrace_gate`]) traces around it too. `recorded`:
+/// the timing is kept (not a warm-up); warm-ups (first device allocations and the like)
+/// are profiled by neither gate, as they are not timed.
+pub fn timed<T>(kind: Kind, recorded: bool, f: impl FnOnce() -> T) -> (T, f64) {
+    let mut gate = gated(kind).filter(|_| recorded);
     if let Some(g) = gate.as_mut() {
         g.command("enable").expect("perf gate: enable");
     }
-    crate::ftrace_gate::before(kind);
+    let traced = recorded && crate::ftrace_gate::before(kind);
     let r = crate::measure::time(f);
-    crate::ftrace_gate::after(kind);
+    if traced {
+        crate::ftrace_gate::after(kind);
+    }
     if let Some(g) = gate.as_mut() {
         g.command("disable").expect("perf gate: disable");
     }

@@ -371,12 +371,16 @@ fn migrate_pair(
     let mut checks = FirstAndLast::new(warmup + reps);
     for i in 0..warmup + reps {
         let check = checks.due();
-        let (r, t1) = timed(Kind::MigrateToDev, || dev.migrate_to_dev(m.all(), mirror));
+        let (r, t1) = timed(Kind::MigrateToDev, i >= warmup, || {
+            dev.migrate_to_dev(m.all(), mirror)
+        });
         to_dev.counts = expect(r?, npages, Request::MigrateToDev)?;
         if check {
             check_placement(dev, m, true, Request::MigrateToDev)?;
         }
-        let (r, t2) = timed(Kind::MigrateToSys, || dev.migrate_to_sys(m.all()));
+        let (r, t2) = timed(Kind::MigrateToSys, i >= warmup, || {
+            dev.migrate_to_sys(m.all())
+        });
         to_sys.counts = Some(r?);
         if check {
             check_placement(dev, m, false, Request::MigrateToSys)?;
