@@ -151,7 +151,12 @@ if [ -n "$ftrace_kinds" ]; then
     tr=/sys/kernel/tracing
     [ -e $tr/current_tracer ] || mount -t tracefs nodev $tr 2>/dev/null
     # function_graph, off until hmm-bench switches it on around a timed operation; no
-    # interrupt handlers in the graph; 64 MiB of buffer per CPU; hmm-bench sets the pid.
+    # interrupt handlers in the graph; 64 MiB of buffer per CPU. hmm-bench puts its own pid
+    # in set_ftrace_pid; a pid is set here first, before the tracer starts, so that its
+    # write only changes the list: switching pid filtering on while the tracer runs patches
+    # kernel text (static_call_update of fgraph_func), and under TCG that patching once hit
+    # a stale int3 in another task (Oops: int3 in function_graph_enter_regs, kernel panic).
+    echo $$ > $tr/set_ftrace_pid
     if ! { echo 0 > $tr/tracing_on && echo function_graph > $tr/current_tracer; }; then
         say "ftrace: cannot select the function_graph tracer in $tr: is this the trace profile's kernel?"
         exit 3

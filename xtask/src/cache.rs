@@ -12,11 +12,9 @@ pub fn root() -> PathBuf {
     if let Some(p) = std::env::var_os("HMM_LAB_CACHE") {
         return PathBuf::from(p);
     }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".cache")
-        });
+    let base = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".cache")
+    });
     base.join("hmm-rs")
 }
 
@@ -32,11 +30,7 @@ where
         h.update((p.len() as u64).to_le_bytes());
         h.update(p);
     }
-    h.finalize()
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 /// Read a file for keying.
@@ -46,10 +40,7 @@ pub fn read(path: &Path) -> Result<Vec<u8>> {
 
 /// The workspace root (the directory holding the top-level Cargo.toml).
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask is in the workspace")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is in the workspace").to_path_buf()
 }
 
 /// xtask's own data files (scripts, config fragments).

@@ -19,8 +19,9 @@ pub enum Profile {
     Fast,
     /// KASAN, PROVE_LOCKING, DEBUG_VM, DEBUG_LIST and friends.
     Debug,
-    /// The fast profile plus ftrace's function profiler (`lab bench --ftrace`): counts
-    /// kernel function calls; its numbers explain, they are not the benchmark's.
+    /// The fast profile plus ftrace's function_graph tracer (`lab bench --ftrace`): the
+    /// kernel's call graph of timed requests; its numbers explain, they are not the
+    /// benchmark's.
     Trace,
 }
 
@@ -68,8 +69,7 @@ impl Kernel {
 fn patches() -> Result<Vec<PathBuf>> {
     let dir = cache::workspace().join("kmod/kernel-patches");
     let mut v: Vec<PathBuf> = match std::fs::read_dir(&dir) {
-        Ok(rd) => rd
-            .filter_map(|e| e.ok().map(|e| e.path()))
+        Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|e| e == "patch"))
             .collect(),
         Err(_) => Vec::new(),
@@ -83,13 +83,7 @@ pub fn ensure(root: &Path, ch: &Chroot, profile: Profile) -> Result<Kernel> {
     let xt = cache::xtask_dir();
     let script = xt.join("scripts/kernel.sh");
     let mut parts: Vec<Vec<u8>> = Vec::new();
-    for pkg in [
-        "rustc",
-        "rust-src",
-        "bindgen",
-        "clang-19",
-        "linux-source-7.3",
-    ] {
+    for pkg in ["rustc", "rust-src", "bindgen", "clang-19", "linux-source-7.3"] {
         parts.push(format!("{pkg}={}", ch.version(pkg)?).into_bytes());
     }
     parts.push(cache::read(&script)?);
@@ -101,11 +95,7 @@ pub fn ensure(root: &Path, ch: &Chroot, profile: Profile) -> Result<Kernel> {
     let dir = root.join(format!("kernel-{}-{key}", profile.name()));
     std::fs::create_dir_all(&dir)?;
     let src = dir.join("src");
-    let kernel = Kernel {
-        dir: dir.clone(),
-        src,
-        profile,
-    };
+    let kernel = Kernel { dir: dir.clone(), src, profile };
 
     let patch_files = patches()?;
     let mut pparts = Vec::new();
@@ -114,7 +104,9 @@ pub fn ensure(root: &Path, ch: &Chroot, profile: Profile) -> Result<Kernel> {
     }
     let pkey = cache::key(&pparts);
     let stamp = dir.join("built.patches");
-    if kernel.image().exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == pkey) {
+    if kernel.image().exists()
+        && std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == pkey)
+    {
         return Ok(kernel);
     }
     let log = dir.join("build.log");
@@ -132,12 +124,7 @@ pub fn ensure(root: &Path, ch: &Chroot, profile: Profile) -> Result<Kernel> {
     let scripts = xt.join("scripts");
     chroot::run(
         ch,
-        &[
-            (&dir, "/build"),
-            (&patch_dir, "/patches"),
-            (&config_dir, "/config"),
-            (&scripts, "/scripts"),
-        ],
+        &[(&dir, "/build"), (&patch_dir, "/patches"), (&config_dir, "/config"), (&scripts, "/scripts")],
         &argv,
         &log,
     )?;

@@ -155,12 +155,7 @@ pub fn run(cmd: LabCmd) -> Result<i32> {
             let (rc, _) = boot_with_output(&b, &vm, cmd, false)?;
             Ok(rc)
         }
-        LabCmd::Test {
-            vm,
-            suite,
-            known_failures,
-            args,
-        } => {
+        LabCmd::Test { vm, suite, known_failures, args } => {
             let b = build(vm.profile, vm.driver == Driver::Rust)?;
             let abi = vm.abi()?;
             let mut cmd = Vec::new();
@@ -170,11 +165,7 @@ pub fn run(cmd: LabCmd) -> Result<i32> {
                     cmd.push("env".to_string());
                     cmd.push(format!(
                         "HMM_DMIRROR_ABI={}",
-                        if abi == Abi::Patched {
-                            "patched"
-                        } else {
-                            "mainline"
-                        }
+                        if abi == Abi::Patched { "patched" } else { "mainline" }
                     ));
                     // In the lab a missing /dev/hmm_dmirror0/1 is a failure, as in C.
                     cmd.push("HMM_TESTS_REQUIRE_DEVICE=1".into());
@@ -186,37 +177,22 @@ pub fn run(cmd: LabCmd) -> Result<i32> {
                 }
                 Suite::C => {
                     if abi == Abi::Patched {
-                        bail!(
-                            "the upstream C suite speaks the mainline ABI only: use --abi mainline"
-                        );
+                        bail!("the upstream C suite speaks the mainline ABI only: use --abi mainline");
                     }
                     cmd.push(b.c_suite.display().to_string());
                 }
                 Suite::Lib => {
                     let exes = suite::build_lib_tests(&cache::root().join("suite.log"))?;
-                    let abi = if abi == Abi::Patched {
-                        "patched"
-                    } else {
-                        "mainline"
-                    };
+                    let abi = if abi == Abi::Patched { "patched" } else { "mainline" };
                     let extra: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
                     let runs: Vec<String> = exes
                         .iter()
-                        .map(|e| {
-                            format!(
-                                "{} --ignored --test-threads=1 {} || rc=1",
-                                e.display(),
-                                extra.join(" ")
-                            )
-                        })
+                        .map(|e| format!("{} --ignored --test-threads=1 {} || rc=1", e.display(), extra.join(" ")))
                         .collect();
                     cmd = vec![
                         "sh".into(),
                         "-c".into(),
-                        format!(
-                            "export HMM_DMIRROR_ABI={abi}; rc=0; {}; exit $rc",
-                            runs.join("; ")
-                        ),
+                        format!("export HMM_DMIRROR_ABI={abi}; rc=0; {}; exit $rc", runs.join("; ")),
                     ];
                     let (rc, _) = boot_with_output(&b, &vm, cmd, true)?;
                     return Ok(rc);
@@ -225,11 +201,7 @@ pub fn run(cmd: LabCmd) -> Result<i32> {
             cmd.extend(args);
             let (rc, output) = boot_with_output(&b, &vm, cmd, true)?;
             let results = tap::parse(&std::fs::read_to_string(&output).unwrap_or_default());
-            let known = if known_failures {
-                tap::known_failures(vm.driver, vm.thp())?
-            } else {
-                Vec::new()
-            };
+            let known = if known_failures { tap::known_failures(vm.driver, vm.thp())? } else { Vec::new() };
             Ok(tap::verdict(&results, &known, rc))
         }
         LabCmd::Bench(o) => crate::bench::run(o),
@@ -284,12 +256,7 @@ pub fn prepare(profile: Profile) -> Result<Base> {
     let vng = host::vng(&root, &hlog)?;
     let ch = chroot::ensure(&root)?;
     let kernel = kernel::ensure(&root, &ch, profile)?;
-    Ok(Base {
-        root,
-        vng,
-        ch,
-        kernel,
-    })
+    Ok(Base { root, vng, ch, kernel })
 }
 
 /// The drivers of a one-boot comparison (`bench`, `robust`): the C driver, which must exist,
@@ -297,10 +264,7 @@ pub fn prepare(profile: Profile) -> Result<Base> {
 pub fn both_drivers(b: &Base, c_only: bool) -> Result<(PathBuf, Option<PathBuf>, String)> {
     let c_ko = b.kernel.test_hmm_ko();
     if !c_ko.exists() {
-        bail!(
-            "the C driver {} is missing: run `cargo xtask lab build`",
-            c_ko.display()
-        );
+        bail!("the C driver {} is missing: run `cargo xtask lab build`", c_ko.display());
     }
     let (rust_ko, why) = if c_only {
         (None, "not requested (--c-only)".to_string())
@@ -316,17 +280,13 @@ pub fn both_drivers(b: &Base, c_only: bool) -> Result<(PathBuf, Option<PathBuf>,
 }
 
 fn build(profile: Profile, need_kmod: bool) -> Result<Built> {
-    let Base {
-        vng, ch, kernel, ..
-    } = prepare(profile)?;
+    let Base { vng, ch, kernel, .. } = prepare(profile)?;
     // The Rust module is built whenever it exists; a failure only stops the runs that load it.
     let kmod = if kmod::present() {
         match kmod::build(&ch, &kernel) {
             Ok(ko) => Some(ko),
             Err(e) if !need_kmod => {
-                eprintln!(
-                    "    warning: the Rust module did not build ({e:#}); continuing without it"
-                );
+                eprintln!("    warning: the Rust module did not build ({e:#}); continuing without it");
                 None
             }
             Err(e) => return Err(e),
@@ -337,12 +297,7 @@ fn build(profile: Profile, need_kmod: bool) -> Result<Built> {
         None
     };
     let c_suite = selftest::build(&ch, &kernel)?;
-    Ok(Built {
-        kernel,
-        kmod,
-        c_suite,
-        vng,
-    })
+    Ok(Built { kernel, kmod, c_suite, vng })
 }
 
 /// Boot once; returns the exit code to report (the command's, or 1 on a kernel report, or
@@ -358,26 +313,14 @@ fn boot_with_output(
         Driver::C => (Some(b.kernel.test_hmm_ko()), vm::SPM_ADDRS.to_string()),
         Driver::Rust => (
             b.kmod.clone(),
-            format!(
-                "{} abi={}",
-                vm::SPM_ADDRS,
-                if abi == Abi::Patched {
-                    "patched"
-                } else {
-                    "mainline"
-                }
-            ),
+            format!("{} abi={}", vm::SPM_ADDRS, if abi == Abi::Patched { "patched" } else { "mainline" }),
         ),
         Driver::None => (None, String::new()),
     };
     let root = cache::root();
     let kvm = vm::accel(&b.vng, &b.kernel.src, &root)?;
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_millis();
-    let dir = cache::workspace()
-        .join("target/lab/runs")
-        .join(format!("{stamp}"));
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
+    let dir = cache::workspace().join("target/lab/runs").join(format!("{stamp}"));
     eprintln!(
         "==> boot 7.3.4 ({}, {}, driver {:?}, abi {:?}, thp {}), run dir {}",
         b.kernel.profile.name(),
@@ -403,33 +346,21 @@ fn boot_with_output(
         cpus: crate::vm::CPUS,
     };
     let r = run.run()?;
-    eprintln!(
-        "    guest ran {:.1}s; console log: {}",
-        r.elapsed.as_secs_f64(),
-        r.console.display()
-    );
+    eprintln!("    guest ran {:.1}s; console log: {}", r.elapsed.as_secs_f64(), r.console.display());
     let reports = logscan::reports(&r.console);
     let mut code = match (r.rc, r.timed_out) {
         (_, true) => {
-            eprintln!(
-                "lab: the guest did not finish within {} s (killed)",
-                o.timeout
-            );
+            eprintln!("lab: the guest did not finish within {} s (killed)", o.timeout);
             124
         }
         (Some(c), false) => c,
         (None, false) => {
-            eprintln!(
-                "lab: the guest gave no exit code (crash or early exit); see the console log"
-            );
+            eprintln!("lab: the guest gave no exit code (crash or early exit); see the console log");
             125
         }
     };
     if !reports.is_empty() {
-        eprintln!(
-            "lab: kernel reports in the console log ({}):",
-            r.console.display()
-        );
+        eprintln!("lab: kernel reports in the console log ({}):", r.console.display());
         for (n, l) in reports.iter().take(20) {
             eprintln!("    {n}: {l}");
         }

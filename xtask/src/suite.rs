@@ -41,15 +41,7 @@ pub fn build_lib_tests(log: &Path) -> Result<Vec<PathBuf>> {
     let stage = Stage::start("hmm-dmirror tests: cargo test --no-run");
     let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(&ws)
-        .args([
-            "test",
-            "--quiet",
-            "-p",
-            "hmm-dmirror",
-            "--tests",
-            "--no-run",
-            "--message-format=json",
-        ])
+        .args(["test", "--quiet", "-p", "hmm-dmirror", "--tests", "--no-run", "--message-format=json"])
         .stderr(std::fs::File::create(log)?)
         .output()?;
     if !out.status.success() {

@@ -27,9 +27,7 @@ pub fn parse(text: &str) -> Vec<(String, Outcome)> {
             continue;
         };
         // "N name[ # SKIP reason]"
-        let Some((_, rest)) = rest.split_once(' ') else {
-            continue;
-        };
+        let Some((_, rest)) = rest.split_once(' ') else { continue };
         let (name, directive) = match rest.split_once(" # ") {
             Some((n, d)) => (n.trim(), Some(d.trim())),
             None => (rest.trim(), None),
@@ -59,8 +57,7 @@ pub struct Known {
 /// Format of a line: `DRIVER THP CASE # reason` (`*` matches any THP mode).
 pub fn known_failures(driver: Driver, thp: &str) -> Result<Vec<Known>> {
     let path = cache::xtask_dir().join("known-failures.txt");
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+    let text = std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
     let d = match driver {
         Driver::C => "c",
         Driver::Rust => "rust",
@@ -72,10 +69,8 @@ pub fn known_failures(driver: Driver, thp: &str) -> Result<Vec<Known>> {
         .filter_map(|l| {
             let (spec, reason) = l.split_once('#').unwrap_or((l, ""));
             let f: Vec<&str> = spec.split_whitespace().collect();
-            (f.len() == 3 && f[0] == d && (f[1] == thp || f[1] == "*")).then(|| Known {
-                case: f[2].to_string(),
-                reason: reason.trim().to_string(),
-            })
+            (f.len() == 3 && f[0] == d && (f[1] == thp || f[1] == "*"))
+                .then(|| Known { case: f[2].to_string(), reason: reason.trim().to_string() })
         })
         .collect())
 }
@@ -85,15 +80,9 @@ pub fn known_failures(driver: Driver, thp: &str) -> Result<Vec<Known>> {
 /// a crash (codes other than 0/1/4) is never excused.
 pub fn verdict(results: &[(String, Outcome)], known: &[Known], rc: i32) -> i32 {
     let pass = results.iter().filter(|(_, o)| *o == Outcome::Pass).count();
-    let fail: Vec<&String> = results
-        .iter()
-        .filter(|(_, o)| *o == Outcome::Fail)
-        .map(|(n, _)| n)
-        .collect();
-    let skip = results
-        .iter()
-        .filter(|(_, o)| matches!(o, Outcome::Skip(_)))
-        .count();
+    let fail: Vec<&String> =
+        results.iter().filter(|(_, o)| *o == Outcome::Fail).map(|(n, _)| n).collect();
+    let skip = results.iter().filter(|(_, o)| matches!(o, Outcome::Skip(_))).count();
     let mut unexpected = 0;
     for n in &fail {
         match known.iter().find(|k| &k.case == *n) {
@@ -115,9 +104,7 @@ pub fn verdict(results: &[(String, Outcome)], known: &[Known], rc: i32) -> i32 {
         return if rc == 0 { 1 } else { rc };
     }
     if rc == 1 && unexpected == 0 && !fail.is_empty() {
-        println!(
-            "lab: every failure is listed, with its reason, in xtask/known-failures.txt: exit 0"
-        );
+        println!("lab: every failure is listed, with its reason, in xtask/known-failures.txt: exit 0");
         return 0;
     }
     rc
@@ -136,27 +123,15 @@ mod tests {
                  # Totals: pass:1 fail:1 xfail:0 xpass:0 skip:1 error:0\n";
         let r = parse(t);
         assert_eq!(r.len(), 3);
-        assert_eq!(
-            r[0],
-            ("hmm.hmm_device_private.open_close".into(), Outcome::Pass)
-        );
+        assert_eq!(r[0], ("hmm.hmm_device_private.open_close".into(), Outcome::Pass));
         assert_eq!(r[1].1, Outcome::Fail);
-        assert_eq!(
-            r[2].1,
-            Outcome::Skip("DEVICE_COHERENT not available".into())
-        );
+        assert_eq!(r[2].1, Outcome::Skip("DEVICE_COHERENT not available".into()));
     }
 
     #[test]
     fn known_failures_excuse_only_listed_cases() {
-        let r = vec![
-            ("a".to_string(), Outcome::Pass),
-            ("b".to_string(), Outcome::Fail),
-        ];
-        let k = vec![Known {
-            case: "b".into(),
-            reason: "ref bug".into(),
-        }];
+        let r = vec![("a".to_string(), Outcome::Pass), ("b".to_string(), Outcome::Fail)];
+        let k = vec![Known { case: "b".into(), reason: "ref bug".into() }];
         assert_eq!(verdict(&r, &k, 1), 0);
         assert_eq!(verdict(&r, &[], 1), 1);
         // A kernel report (rc stays 1 with nothing failing) or a crash is never excused.
