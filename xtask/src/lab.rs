@@ -198,10 +198,15 @@ pub fn run(cmd: LabCmd) -> Result<i32> {
                     return Ok(rc);
                 }
             }
+            let known = if known_failures { tap::known_failures(vm.driver, vm.thp())? } else { Vec::new() };
+            if suite == Suite::Rust {
+                for k in known.iter().filter(|k| k.not_run) {
+                    cmd.extend(["--skip".to_string(), k.case.clone()]);
+                }
+            }
             cmd.extend(args);
             let (rc, output) = boot_with_output(&b, &vm, cmd, true)?;
             let results = tap::parse(&std::fs::read_to_string(&output).unwrap_or_default());
-            let known = if known_failures { tap::known_failures(vm.driver, vm.thp())? } else { Vec::new() };
             Ok(tap::verdict(&results, &known, rc))
         }
         LabCmd::Bench(o) => crate::bench::run(o),
