@@ -75,6 +75,18 @@ fn build_bench(log: &Path) -> Result<PathBuf> {
     crate::suite::build_release_bin("hmm-bench", "hmm-bench", log)
 }
 
+/// `hmm-bench ARGS` on the host (`what`: its subcommand, for errors); its standard output.
+fn host_report(bin: &Path, what: &str, args: &[std::ffi::OsString]) -> Result<String> {
+    let out = Command::new(bin)
+        .args(args)
+        .output()
+        .with_context(|| format!("run hmm-bench {what}"))?;
+    if !out.status.success() {
+        bail!("hmm-bench {what} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// Run `lab bench`; returns the exit code.
 pub fn run(o: BenchOpts) -> Result<i32> {
     let profile = if o.ftrace.is_some() {
@@ -207,18 +219,9 @@ pub fn run(o: BenchOpts) -> Result<i32> {
         return Ok(code);
     }
     if let Some(kinds) = &o.ftrace {
-        let out = Command::new(&bin)
-            .args(["ftrace-report", "--kinds", kinds, "--dir"])
-            .arg(&dir)
-            .output()
-            .context("run hmm-bench ftrace-report")?;
-        if !out.status.success() {
-            bail!(
-                "hmm-bench ftrace-report failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let text = String::from_utf8_lossy(&out.stdout);
+        let mut args: Vec<std::ffi::OsString> = vec!["ftrace-report".into(), "--kinds".into(), kinds.into()];
+        args.extend(["--dir".into(), dir.clone().into_os_string()]);
+        let text = host_report(&bin, "ftrace-report", &args)?;
         std::fs::write(dir.join("ftrace.txt"), text.as_bytes())?;
         println!("\n{text}");
         println!("ftrace: {}", dir.join("ftrace.txt").display());
@@ -243,23 +246,12 @@ pub fn run(o: BenchOpts) -> Result<i32> {
             dir.join("output").display()
         );
     }
-    let out = Command::new(&bin)
-        .arg("report")
-        .args(
-            inputs
-                .iter()
-                .flat_map(|p| ["--csv".into(), p.clone().into_os_string()]),
-        )
-        .arg("--out-dir")
-        .arg(&dir)
-        .output()
-        .context("run hmm-bench report")?;
-    if !out.status.success() {
-        bail!(
-            "hmm-bench report failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    let mut args: Vec<std::ffi::OsString> = vec!["report".into()];
+    for p in &inputs {
+        args.extend(["--csv".into(), p.clone().into_os_string()]);
     }
+    args.extend(["--out-dir".into(), dir.clone().into_os_string()]);
+    let report = host_report(&bin, "report", &args)?;
     let mut text = format!(
         "hmm-bench, one boot of Linux 7.3.4 ({} profile), accel {}, {} vCPUs\nC driver: {} ({})\nRust module: {}\n\n",
         kernel.profile.name(),
@@ -272,7 +264,7 @@ pub fn run(o: BenchOpts) -> Result<i32> {
             None => format!("NOT available: {rust_why}"),
         }
     );
-    text.push_str(&String::from_utf8_lossy(&out.stdout));
+    text.push_str(&report);
     std::fs::write(dir.join("table.txt"), &text)?;
     println!("\n{text}");
     println!("table: {}", dir.join("table.txt").display());
