@@ -216,40 +216,42 @@ impl Pfns {
         })
     }
 
-    fn src(&self) -> &[c_ulong] {
+    /// `(src, dst)`, `n` entries each, wherever they live.
+    fn arrays(&self) -> (&[c_ulong], &[c_ulong]) {
         match &self.heap {
-            Some(h) => &h[0],
-            None => &self.inline[0][..self.n],
+            Some([s, d]) => (s, d),
+            None => (&self.inline[0][..self.n], &self.inline[1][..self.n]),
         }
+    }
+
+    /// `(src, dst)`, mutable.
+    fn arrays_mut(&mut self) -> (&mut [c_ulong], &mut [c_ulong]) {
+        match &mut self.heap {
+            Some([s, d]) => (s, d),
+            None => {
+                let [s, d] = &mut self.inline;
+                (&mut s[..self.n], &mut d[..self.n])
+            }
+        }
+    }
+
+    fn src(&self) -> &[c_ulong] {
+        self.arrays().0
     }
 
     fn dst(&self) -> &[c_ulong] {
-        match &self.heap {
-            Some(h) => &h[1],
-            None => &self.inline[1][..self.n],
-        }
+        self.arrays().1
     }
 
     fn split(&mut self) -> (SrcView<'_>, DstView<'_>) {
-        let (src, dst) = match &mut self.heap {
-            Some([s, d]) => (&s[..], &mut d[..]),
-            None => {
-                let [s, d] = &mut self.inline;
-                (&s[..self.n], &mut d[..self.n])
-            }
-        };
+        let (src, dst) = self.arrays_mut();
         (SrcView { src }, DstView { dst })
     }
 
     /// `(src, dst)` for the core: valid until `self` moves or is borrowed again.
     fn ptrs(&mut self) -> (*mut c_ulong, *mut c_ulong) {
-        match &mut self.heap {
-            Some([s, d]) => (s.as_mut_ptr(), d.as_mut_ptr()),
-            None => {
-                let [s, d] = &mut self.inline;
-                (s.as_mut_ptr(), d.as_mut_ptr())
-            }
-        }
+        let (src, dst) = self.arrays_mut();
+        (src.as_mut_ptr(), dst.as_mut_ptr())
     }
 
     fn src_view(&self) -> SrcView<'_> {
@@ -481,7 +483,10 @@ impl DeviceMigration {
     pub(crate) fn pages(&mut self) {
         let n = self.npages() as c_ulong;
         let (src, dst) = self.pfns.ptrs();
-        // SAFETY: By the type invariant `src` is collected; `dst` holds handed-over pages.
+        // SAFETY: `src` and `dst` were just taken from `pfns`, which holds `n` entries each
+        // and is not touched during the call; by the type invariant `src` was collected by
+        // `migrate_device_range()`, and every non-zero `dst` entry is a locked, referenced
+        // page handed over by `DstView::set`.
         unsafe { bindings::migrate_device_pages(src, dst, n) };
     }
 }
@@ -490,7 +495,9 @@ impl Drop for DeviceMigration {
     fn drop(&mut self) {
         let n = self.npages() as c_ulong;
         let (src, dst) = self.pfns.ptrs();
-        // SAFETY: By the type invariant `src` is collected and finalized only here.
+        // SAFETY: `src` and `dst` were just taken from `pfns`, which holds `n` entries each
+        // and is not touched during the call; by the type invariant `src` was collected by
+        // `migrate_device_range()` and is finalized only here, once.
         unsafe { bindings::migrate_device_finalize(src, dst, n) };
     }
 }
