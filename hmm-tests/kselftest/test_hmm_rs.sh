@@ -26,13 +26,16 @@ Commands:
   spm_addr_dev0 spm_addr_dev1  physical addresses of two >= 256 MiB ranges the kernel does
                              not use (e.g. memmap=512M!0x100000000): enables the
                              DEVICE_COHERENT devices 2 and 3; without them the coherent
-                             cases are skipped.
+                             cases are skipped. Default: \$HMM_SPM_ADDR_DEV0 and
+                             \$HMM_SPM_ADDR_DEV1 when both are set (the kernel's runner
+                             passes no arguments).
 
 Options:
   -m, --module NAME|PATH.ko  driver to load (default: \$HMM_DRIVER or test_hmm); a path
                              (containing '/' or ending in .ko) is insmod'ed, a name modprobe'd
   -a, --abi patched|mainline request numbering of the driver (default: \$HMM_DMIRROR_ABI,
-                             else patched). Stock Linux 7.3 test_hmm speaks mainline.
+                             else patched). Stock Linux 7.3 test_hmm speaks mainline; the
+                             hmm-rs module (test_hmm_rs) is loaded with abi=<this>.
   -b, --binary PATH          the suite binary (default: hmm-tests-rs next to this script)
   -h, --help                 this help
   SUITE_ARGS                 passed to the suite, e.g. -- -t migrate_on_fault
@@ -40,6 +43,8 @@ Options:
 Examples:
   ./$TEST_NAME.sh
   ./$TEST_NAME.sh smoke 0x100000000 0x120000000
+  HMM_DRIVER=./test_hmm_rs.ko HMM_SPM_ADDR_DEV0=0x100000000 HMM_SPM_ADDR_DEV1=0x120000000 \\
+    ./run_kselftest.sh -t mm:$TEST_NAME.sh
   ./$TEST_NAME.sh -m ./test_hmm_rs.ko -a patched smoke -- -f hmm2
 EOF
 }
@@ -129,10 +134,17 @@ load_driver()
 
 	if [ $# -eq 2 ]; then
 		params=("spm_addr_dev0=$1" "spm_addr_dev1=$2")
+	elif [ $# -eq 0 ] && [ -n "${HMM_SPM_ADDR_DEV0:-}" ] && [ -n "${HMM_SPM_ADDR_DEV1:-}" ]; then
+		params=("spm_addr_dev0=$HMM_SPM_ADDR_DEV0" "spm_addr_dev1=$HMM_SPM_ADDR_DEV1")
 	elif [ $# -ne 0 ]; then
 		echo "Missing module parameters. Make sure pass spm_addr_dev0 and spm_addr_dev1" >&2
 		usage >&2
 		exit 1
+	fi
+
+	# The hmm-rs module speaks either numbering: load it with the one the suite will use.
+	if [ "$(module_name)" = test_hmm_rs ] && [ -n "$ABI" ]; then
+		params+=("abi=$ABI")
 	fi
 
 	# Parameters only apply at load time: start from an unloaded driver.

@@ -59,7 +59,8 @@ Rust port options:
                         (e.g. hmm.hmm_device_private.anon_read, migrate_, hmm2.)
   --exact               FILTER and --skip must equal the full case name
   --skip NAME           do not run cases whose name contains NAME (repeatable)
-  --list                print the full case names, one per line, on stdout (exit 0)
+  --list                print the full names of the cases the other options select,
+                        one per line, on stdout (exit 0)
   --abi patched|mainline
                         request numbering the devices speak (default: $HMM_DMIRROR_ABI,
                         else patched). Stock Linux 7.3 test_hmm speaks mainline; with
@@ -104,6 +105,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, CliError> {
     let mut require_device = crate::config::env_flag(REQUIRE_DEVICE_ENV);
     let mut it = args.iter().skip(1);
     let mut only_positional = false;
+    let mut list = false;
 
     while let Some(arg) = it.next() {
         if only_positional || !arg.starts_with('-') || arg == "-" {
@@ -128,12 +130,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, CliError> {
                 print!("{}", usage(argv0));
                 return Ok(Parsed::Exit(KSFT_PASS));
             }
-            "--list" => {
-                for c in crate::all_cases() {
-                    println!("{}", c.full_name());
-                }
-                return Ok(Parsed::Exit(KSFT_PASS));
-            }
+            "--list" => list = true,
             "--exact" => filter.exact = true,
             "--skip" => filter.skip.push(value("skip")?),
             "--tap" => {}
@@ -196,6 +193,12 @@ pub fn parse(args: &[String]) -> Result<Parsed, CliError> {
         }
     }
 
+    if list {
+        for c in crate::all_cases().iter().filter(|c| filter.enabled(c)) {
+            println!("{}", c.full_name());
+        }
+        return Ok(Parsed::Exit(KSFT_PASS));
+    }
     let abi = match abi {
         Some(a) => a,
         None => Abi::from_env().map_err(|e| CliError::Config(e.to_string()))?,

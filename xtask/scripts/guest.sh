@@ -43,7 +43,19 @@ if [ -n "$KO" ]; then
     if ! insmod "$KO" $MODARGS >> "$out" 2>&1; then
         say "driver load failed"; echo 3 > "$run/rc"; sync; exit 3
     fi
+    # The lab always passes the SPM ranges: all four devices (two private, two coherent) must
+    # be there, or half the suite would only skip.
+    for i in $(seq 50); do
+        [ -c /dev/hmm_dmirror3 ] && break
+        sleep 0.1
+    done
     say "devices: $(ls /dev/hmm_dmirror* 2>/dev/null | tr '\n' ' ')"
+    for n in 0 1 2 3; do
+        if [ ! -c "/dev/hmm_dmirror$n" ]; then
+            say "device /dev/hmm_dmirror$n missing after insmod"; rmmod "$(basename "$KO" .ko)"
+            echo 3 > "$run/rc"; sync; exit 3
+        fi
+    done
 fi
 
 cd "$CWD" || exit 2

@@ -8,7 +8,7 @@
 use crate::cache;
 use crate::chroot::{self, Chroot};
 use crate::progress::Stage;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 use std::path::{Path, PathBuf};
 
@@ -64,7 +64,25 @@ impl Kernel {
     pub fn test_hmm_ko(&self) -> PathBuf {
         self.src.join("lib/test_hmm.ko")
     }
+    /// One line naming the booted kernel's configuration (its `.config` hash) and the
+    /// options every verdict relies on; an error when one of them is off (a kernel without
+    /// `CONFIG_BUG` prints no WARN at all).
+    pub fn config_summary(&self) -> Result<String> {
+        let path = self.src.join(".config");
+        let text = std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+        for opt in REQUIRED {
+            if !text.lines().any(|l| l == format!("{opt}=y")) {
+                bail!("{}: {opt} is not =y; the lab's verdict needs it (rebuild the kernel)", path.display());
+            }
+        }
+        let on: Vec<String> = REQUIRED.iter().map(|o| format!("{o}=y")).collect();
+        Ok(format!("kernel .config {} ({})", cache::key([text.as_bytes()]), on.join(" ")))
+    }
 }
+
+/// Options the lab's verdict relies on in every profile: without them WARN/BUG print nothing
+/// or less.
+const REQUIRED: &[&str] = &["CONFIG_BUG", "CONFIG_DEBUG_BUGVERBOSE"];
 
 fn patches() -> Result<Vec<PathBuf>> {
     let dir = cache::workspace().join("kmod/kernel-patches");

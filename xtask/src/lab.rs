@@ -1,10 +1,11 @@
 //! `cargo xtask lab …`: build, run, test.
 use crate::kernel::{self, Kernel, Profile};
 use crate::vm::{self, VmRun};
-use crate::{cache, chroot, host, kmod, logscan, selftest, suite, tap};
+use crate::known::{self, Known};
+use crate::{cache, chroot, host, kmod, logscan, selftest, suite, tap, verdict};
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Lab subcommands.
@@ -83,6 +84,9 @@ pub enum Suite {
     C,
     /// hmm-dmirror's device tests (`cargo test -p hmm-dmirror -- --ignored`).
     Lib,
+    /// The Rust port as a kselftest drop-in (`hmm-tests/kselftest/`), run by the kernel's
+    /// `run_kselftest.sh -t mm:test_hmm_rs.sh`, which loads the driver itself.
+    Kselftest,
 }
 
 /// THP mode in the guest.
@@ -152,8 +156,8 @@ pub fn run(cmd: LabCmd) -> Result<i32> {
         }
         LabCmd::Run { vm, cmd } => {
             let b = build(vm.profile, vm.driver == Driver::Rust)?;
-            let (rc, _) = boot_with_output(&b, &vm, cmd, false)?;
-            Ok(rc)
+            let boot = boot(&b, &vm, cmd, false, true)?;
+            Ok(boot.judged(&Known::default()))
         }
         LabCmd::Test { vm, suite, known_failures, args } => {
             let b = build(vm.profile, vm.driver == Driver::Rust)?;
@@ -181,6 +185,51 @@ pub fn run(cmd: LabCmd) -> Result<i32> {
                     }
                     cmd.push(bin.display().to_string());
                 }
+                Suite::Kselftest => {
+                    let install = crate::kselftest::install(&b.kernel, &cache::root().join("kselftest.log"))?;
+                    let ko = match vm.driver {
+                        Driver::C => b.kernel.test_hmm_ko(),
+                        Driver::Rust => b.kmod.clone().ok_or_else(|| anyhow::anyhow!("no Rust module"))?,
+                        Driver::None => bail!("--suite kselftest loads the driver through test_hmm_rs.sh: choose --driver"),
+                    };
+                    let (dev0, dev1) = vm::SPM_PAIR;
+                    let scale = if vm.profile == Profile::Debug { "10" } else { "3" };
+                    cmd = vec![
+                        "env".into(),
+                        format!("HMM_DRIVER={}", ko.display()),
+                        format!("HMM_DMIRROR_ABI={}", if abi == Abi::Patched { "patched" } else { "mainline" }),
+                        format!("HMM_SPM_ADDR_DEV0={dev0}"),
+                        format!("HMM_SPM_ADDR_DEV1={dev1}"),
+                        format!("HMM_TESTS_TIMEOUT_SCALE={scale}"),
+                        install.join("run_kselftest.sh").display().to_string(),
+                        "--override-timeout".into(),
+                        vm.timeout.to_string(),
+                        "-t".into(),
+                        crate::kselftest::TEST.into(),
+                    ];
+                    if !args.is_empty() {
+                        bail!("--suite kselftest runs the whole suite as the kernel's runner does: no suite arguments");
+                    }
+                    let known = known_for(&vm, known_failures)?;
+                    let planned = suite::list(&install.join("mm/hmm-tests-rs"), &[])?;
+                    let boot = boot(&b, &vm, cmd, true, false)?;
+                    let text = std::fs::read_to_string(&boot.output).unwrap_or_default();
+                    let inner = crate::kselftest::inner_tap(&text);
+                    let results = tap::parse(&inner);
+                    let outer = tap::parse(&text);
+                    let unexcused = verdict::reports(&boot.reports, &known, &boot.console);
+                    let outer_ok = outer.len() == 1 && outer[0].1 == tap::Outcome::Pass;
+                    if !outer_ok {
+                        println!("lab: the kernel's runner did not report {} as ok: {outer:?}", crate::kselftest::TEST);
+                    }
+                    let run = verdict::SuiteRun {
+                        results: &results,
+                        planned: Some(&planned),
+                        tap_plan: tap::plan(&inner),
+                        rc: if outer_ok || boot.rc != 0 { boot.rc } else { 1 },
+                    };
+                    return Ok(verdict::suite(&run, &known, unexcused));
+                }
                 Suite::C => {
                     if abi == Abi::Patched {
                         bail!("the upstream C suite speaks the mainline ABI only: use --abi mainline");
@@ -200,20 +249,38 @@ pub fn run(cmd: LabCmd) -> Result<i32> {
                         "-c".into(),
                         format!("export HMM_DMIRROR_ABI={abi}; rc=0; {}; exit $rc", runs.join("; ")),
                     ];
-                    let (rc, _) = boot_with_output(&b, &vm, cmd, true)?;
-                    return Ok(rc);
+                    let known = known_for(&vm, known_failures)?;
+                    let boot = boot(&b, &vm, cmd, true, true)?;
+                    return Ok(boot.judged(&known));
                 }
             }
-            let known = if known_failures { tap::known_failures(vm.driver, vm.thp())? } else { Vec::new() };
+            let known = known_for(&vm, known_failures)?;
             if suite == Suite::Rust {
-                for k in known.iter().filter(|k| k.not_run) {
+                for k in &known.not_run {
                     cmd.extend(["--skip".to_string(), k.case.clone()]);
                 }
             }
             cmd.extend(args);
-            let (rc, output) = boot_with_output(&b, &vm, cmd, true)?;
-            let results = tap::parse(&std::fs::read_to_string(&output).unwrap_or_default());
-            Ok(tap::verdict(&results, &known, rc))
+            // The cases the suite will run, asked of the same binary with the same options
+            // before the boot: a suite that dies part-way cannot hide the rest.
+            let planned = match suite {
+                Suite::Rust => {
+                    let at = cmd.iter().position(|a| a.ends_with(&format!("/{}", suite::BIN))).expect("the suite binary");
+                    Some(suite::list(Path::new(&cmd[at]), &cmd[at + 1..])?)
+                }
+                _ => None,
+            };
+            let boot = boot(&b, &vm, cmd, true, true)?;
+            let text = std::fs::read_to_string(&boot.output).unwrap_or_default();
+            let results = tap::parse(&text);
+            let unexcused = verdict::reports(&boot.reports, &known, &boot.console);
+            let run = verdict::SuiteRun {
+                results: &results,
+                planned: planned.as_deref(),
+                tap_plan: tap::plan(&text),
+                rc: boot.rc,
+            };
+            Ok(verdict::suite(&run, &known, unexcused))
         }
         LabCmd::Bench(o) => crate::bench::run(o),
         LabCmd::Robust(o) => crate::robust::run(o),
@@ -225,9 +292,10 @@ pub fn run(cmd: LabCmd) -> Result<i32> {
             let bin = suite::build(&cache::root().join("suite.log"))?;
             let dir = crate::compare::dir()?;
             let cmd = crate::compare::command(&b.c_suite, &bin, &dir, &args);
-            let (rc, _) = boot_with_output(&b, &vm, cmd, true)?;
+            let boot = boot(&b, &vm, cmd, true, true)?;
             let code = crate::compare::report(&dir);
             // A kernel report or a crash is a failure whatever the suites said.
+            let rc = boot.judged(&Known::default());
             Ok(if rc != 0 { rc } else { code })
         }
     }
@@ -311,22 +379,60 @@ fn build(profile: Profile, need_kmod: bool) -> Result<Built> {
     Ok(Built { kernel, kmod, c_suite, vng })
 }
 
-/// Boot once; returns the exit code to report (the command's, or 1 on a kernel report, or
-/// 124 on a timeout, 125 when the guest gave none) and the path of the command's output.
-fn boot_with_output(
-    b: &Built,
-    o: &VmOpts,
-    cmd: Vec<String>,
-    private_tmp: bool,
-) -> Result<(i32, PathBuf)> {
+/// What the lab expects of this driver, ABI and THP mode (`xtask/known-failures.txt`): its
+/// listed skips always, its known failures and reports only with `--known-failures`.
+fn known_for(vm: &VmOpts, known_failures: bool) -> Result<Known> {
+    let k = known::load(vm.driver, vm.abi()?, vm.thp())?;
+    Ok(if known_failures { k } else { k.skips_only() })
+}
+
+/// One boot's outcome.
+struct Boot {
+    /// The command's exit code, or 124 on a timeout, 125 when the guest gave none.
+    rc: i32,
+    /// The command's output.
+    output: PathBuf,
+    /// The guest console.
+    console: PathBuf,
+    /// The kernel reports in the console.
+    reports: Vec<logscan::Report>,
+}
+
+impl Boot {
+    /// The exit code of a boot judged by its command's exit code and its kernel reports
+    /// (printed, excused only by `known`'s known reports).
+    fn judged(&self, known: &Known) -> i32 {
+        let unexcused = verdict::reports(&self.reports, known, &self.console);
+        if unexcused > 0 && self.rc == 0 {
+            println!("lab: FAIL: {unexcused} kernel report(s)");
+            return 1;
+        }
+        self.rc
+    }
+}
+
+/// Boot once and run `cmd` in the guest.
+/// `load`: the lab loads the driver (else the command does, and the lab only marks where the
+/// driver's part of the console starts).
+fn boot(b: &Built, o: &VmOpts, mut cmd: Vec<String>, private_tmp: bool, load: bool) -> Result<Boot> {
     let abi = o.abi()?;
     let (ko, modargs) = match o.driver {
-        Driver::C => (Some(b.kernel.test_hmm_ko()), vm::SPM_ADDRS.to_string()),
+        Driver::C => (Some(b.kernel.test_hmm_ko()), vm::spm_modargs()),
         Driver::Rust => (
             b.kmod.clone(),
-            format!("{} abi={}", vm::SPM_ADDRS, if abi == Abi::Patched { "patched" } else { "mainline" }),
+            format!("{} abi={}", vm::spm_modargs(), if abi == Abi::Patched { "patched" } else { "mainline" }),
         ),
         Driver::None => (None, String::new()),
+    };
+    let (ko, modargs) = if load {
+        (ko, modargs)
+    } else {
+        if let Some(k) = &ko {
+            let mark = format!("echo '[lab] insmod {} (by the command)' > /dev/kmsg", k.display());
+            let quoted: Vec<String> = cmd.iter().map(|a| format!("'{}'", a.replace('\'', "'\\''"))).collect();
+            cmd = vec!["sh".into(), "-c".into(), format!("{mark}; exec {}", quoted.join(" "))];
+        }
+        (None, String::new())
     };
     let root = cache::root();
     let kvm = vm::accel(&b.vng, &b.kernel.src, &root)?;
@@ -341,6 +447,7 @@ fn boot_with_output(
         o.thp(),
         dir.display()
     );
+    eprintln!("    {}", b.kernel.config_summary()?);
     let run = VmRun {
         vng: &b.vng,
         tree: &b.kernel.src,
@@ -358,8 +465,7 @@ fn boot_with_output(
     };
     let r = run.run()?;
     eprintln!("    guest ran {:.1}s; console log: {}", r.elapsed.as_secs_f64(), r.console.display());
-    let reports = logscan::reports(&r.console);
-    let mut code = match (r.rc, r.timed_out) {
+    let rc = match (r.rc, r.timed_out) {
         (_, true) => {
             eprintln!("lab: the guest did not finish within {} s (killed)", o.timeout);
             124
@@ -370,14 +476,6 @@ fn boot_with_output(
             125
         }
     };
-    if !reports.is_empty() {
-        eprintln!("lab: kernel reports in the console log ({}):", r.console.display());
-        for (n, l) in reports.iter().take(20) {
-            eprintln!("    {n}: {l}");
-        }
-        if code == 0 {
-            code = 1;
-        }
-    }
-    Ok((code, r.output))
+    let reports = logscan::scan_file(&r.console);
+    Ok(Boot { rc, output: r.output, console: r.console, reports })
 }

@@ -13,6 +13,8 @@ mod compare;
 mod host;
 mod kernel;
 mod kmod;
+mod known;
+mod kselftest;
 mod lab;
 mod logscan;
 mod profile;
@@ -21,6 +23,7 @@ mod robust;
 mod selftest;
 mod suite;
 mod tap;
+mod verdict;
 mod vm;
 
 /// Developer tasks of the hmm-rs workspace.

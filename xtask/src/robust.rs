@@ -73,24 +73,11 @@ fn field<'a>(line: &'a str, name: &str) -> &'a str {
         .unwrap_or("-")
 }
 
-/// Kernel reports per console section ("boot", "c", "rust").
+/// Kernel reports per console section ("boot", "c", "rust"): (console line, headline).
 fn reports_by_driver(console: &Path) -> BTreeMap<String, Vec<(usize, String)>> {
-    let text = String::from_utf8_lossy(&std::fs::read(console).unwrap_or_default()).to_string();
-    let mut starts: Vec<(usize, String)> = Vec::new();
-    for (i, l) in text.lines().enumerate() {
-        if let Some(p) = l.find("[robust] === ") {
-            let rest = &l[p + 13..];
-            if let Some((label, what)) = rest.split_once(':') {
-                if what.trim_start().starts_with("begin") {
-                    starts.push((i + 1, label.trim().to_string()));
-                }
-            }
-        }
-    }
     let mut by: BTreeMap<String, Vec<(usize, String)>> = BTreeMap::new();
-    for (n, l) in logscan::reports(console) {
-        let sect = starts.iter().rev().find(|(s, _)| *s <= n).map(|(_, l)| l.clone()).unwrap_or_else(|| "boot".into());
-        by.entry(sect).or_default().push((n, l));
+    for r in logscan::scan_file(console) {
+        by.entry(r.section.clone()).or_default().push((r.line, format!("{}: {}", r.kind, r.headline)));
     }
     by
 }
@@ -134,7 +121,7 @@ fn judge(s: &BTreeMap<String, String>, reports: usize) -> Vec<String> {
         fails.push(format!("unload: {}", get("unload")));
     }
     if reports > 0 {
-        fails.push(format!("{reports} kernel report line(s)"));
+        fails.push(format!("{reports} kernel report(s)"));
     }
     fails
 }

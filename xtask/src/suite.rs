@@ -34,6 +34,20 @@ pub fn build_release_bin(package: &str, bin: &str, log: &Path) -> Result<PathBuf
     Ok(path)
 }
 
+/// The full names of the cases the suite binary `bin` selects with `args`, asked of it on the
+/// host (`--list`) before the boot.
+pub fn list(bin: &Path, args: &[String]) -> Result<Vec<String>> {
+    let out = Command::new(bin).arg("--list").args(args).output()?;
+    if !out.status.success() {
+        bail!("{} --list failed: {}", bin.display(), String::from_utf8_lossy(&out.stderr));
+    }
+    let names: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    if names.is_empty() {
+        bail!("the suite options {args:?} select no case");
+    }
+    Ok(names)
+}
+
 /// Build hmm-dmirror's test executables (their device tests are `#[ignore]`d on a host
 /// without the device); returns the executables.
 pub fn build_lib_tests(log: &Path) -> Result<Vec<PathBuf>> {

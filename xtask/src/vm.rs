@@ -21,7 +21,12 @@ pub const CPUS: u32 = 2;
 /// `memmap=` reservation: 512 MiB at 4 GiB, split into dev0 and dev1 (256 MiB each).
 pub const MEMMAP: &str = "memmap=512M$0x100000000";
 /// Physical addresses of the reserved ranges, as the drivers' `spm_addr_dev*` parameters.
-pub const SPM_ADDRS: &str = "spm_addr_dev0=0x100000000 spm_addr_dev1=0x110000000";
+pub const SPM_PAIR: (&str, &str) = ("0x100000000", "0x110000000");
+
+/// [`SPM_PAIR`] as the drivers' module parameters.
+pub fn spm_modargs() -> String {
+    format!("spm_addr_dev0={} spm_addr_dev1={}", SPM_PAIR.0, SPM_PAIR.1)
+}
 
 /// Everything one VM run needs.
 pub struct VmRun<'a> {
