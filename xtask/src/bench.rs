@@ -65,9 +65,14 @@ pub struct BenchOpts {
     /// `ftrace.txt` (calls, self and inclusive µs per operation), no ratio table.
     #[arg(long, conflicts_with = "perf")]
     ftrace: Option<String>,
-    /// Guest vCPUs (the lab's other commands use `vm::CPUS`).
+    /// Guest vCPUs (the lab's other commands use `vm::CPUS`; `--icount` implies 1).
     #[arg(long, default_value_t = crate::vm::CPUS)]
     cpus: u32,
+    /// Instruction time: boot TCG with QEMU's `-icount shift=0,sleep=off` and one vCPU, so the
+    /// guest clock counts executed instructions (the same code measures the same between
+    /// boots); rows say `tcg-icount` in their accel column.
+    #[arg(long)]
+    icount: bool,
 }
 
 /// Build hmm-bench in release mode on the host (the guest sees the host's files).
@@ -104,8 +109,13 @@ pub fn run(o: BenchOpts) -> Result<i32> {
         None => eprintln!("==> Rust module NOT available ({rust_why}): benchmarking the C driver alone; Rust/C ratios will be n/a"),
     }
     let bin = build_bench(&root.join("bench-build.log"))?;
-    let kvm = vm::accel(&vng, &kernel.src, &root)?;
-    let accel = if kvm { "kvm" } else { "tcg" };
+    let kvm = !o.icount && vm::accel(&vng, &kernel.src, &root)?;
+    let accel = match (kvm, o.icount) {
+        (true, _) => "kvm",
+        (false, true) => "tcg-icount",
+        (false, false) => "tcg",
+    };
+    let cpus = if o.icount { 1 } else { o.cpus };
 
     let dir = cache::workspace()
         .join("target/lab/bench")
@@ -172,7 +182,8 @@ pub fn run(o: BenchOpts) -> Result<i32> {
         timeout: Duration::from_secs(timeout),
         stream: true,
         private_tmp: false,
-        cpus: o.cpus,
+        cpus,
+        icount: o.icount,
     };
     let r = run.run()?;
     eprintln!(

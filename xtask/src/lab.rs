@@ -119,6 +119,10 @@ pub struct VmOpts {
     /// Limit for the whole boot, in seconds.
     #[arg(long, default_value_t = 1800)]
     timeout: u64,
+    /// Instruction time: TCG with QEMU's `-icount shift=0,sleep=off`, one vCPU (the guest
+    /// clock counts executed instructions).
+    #[arg(long)]
+    icount: bool,
 }
 
 impl VmOpts {
@@ -435,13 +439,13 @@ fn boot(b: &Built, o: &VmOpts, mut cmd: Vec<String>, private_tmp: bool, load: bo
         (None, String::new())
     };
     let root = cache::root();
-    let kvm = vm::accel(&b.vng, &b.kernel.src, &root)?;
+    let kvm = !o.icount && vm::accel(&b.vng, &b.kernel.src, &root)?;
     let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
     let dir = cache::workspace().join("target/lab/runs").join(format!("{stamp}"));
     eprintln!(
         "==> boot 7.3.4 ({}, {}, driver {:?}, abi {:?}, thp {}), run dir {}",
         b.kernel.profile.name(),
-        if kvm { "KVM" } else { "TCG" },
+        if kvm { "KVM" } else if o.icount { "TCG, icount" } else { "TCG" },
         o.driver,
         abi,
         o.thp(),
@@ -461,7 +465,8 @@ fn boot(b: &Built, o: &VmOpts, mut cmd: Vec<String>, private_tmp: bool, load: bo
         timeout: Duration::from_secs(o.timeout),
         stream: true,
         private_tmp,
-        cpus: crate::vm::CPUS,
+        cpus: if o.icount { 1 } else { crate::vm::CPUS },
+        icount: o.icount,
     };
     let r = run.run()?;
     eprintln!("    guest ran {:.1}s; console log: {}", r.elapsed.as_secs_f64(), r.console.display());

@@ -186,6 +186,7 @@ pub fn run(o: RobustOpts) -> Result<i32> {
             stream: true,
             private_tmp: true,
             cpus: crate::vm::CPUS,
+            icount: false,
         };
         let r = run.run()?;
         eprintln!("    guest ran {:.1}s; console log: {}", r.elapsed.as_secs_f64(), r.console.display());

@@ -56,7 +56,13 @@ pub struct VmRun<'a> {
     pub private_tmp: bool,
     /// Guest vCPUs.
     pub cpus: u32,
+    /// Instruction time: QEMU's `-icount shift=0,sleep=off` (TCG only; single-threaded TCG),
+    /// so the guest clock counts executed instructions and the same work measures the same.
+    pub icount: bool,
 }
+
+/// The QEMU option behind [`VmRun::icount`].
+pub const ICOUNT: &str = "-icount shift=0,sleep=off";
 
 /// The outcome of one VM run.
 pub struct VmResult {
@@ -115,6 +121,12 @@ impl VmRun<'_> {
             .arg("--exec").arg(format!("bash {} {}", guest.display(), self.dir.display()));
         if !self.kvm {
             cmd.arg("--disable-kvm");
+        }
+        if self.icount {
+            if self.kvm {
+                bail!("instruction time (icount) needs TCG");
+            }
+            cmd.arg(format!("--qemu-opts={ICOUNT}"));
         }
         cmd.stdin(Stdio::null()).stdout(out.try_clone()?).stderr(out).process_group(0);
         let start = Instant::now();
@@ -197,6 +209,7 @@ pub fn accel(vng: &Path, tree: &Path, root: &Path) -> Result<bool> {
             stream: false,
             private_tmp: false,
             cpus: CPUS,
+            icount: false,
         }
         .run()
     };
