@@ -87,7 +87,10 @@ fn host_report(bin: &Path, what: &str, args: &[std::ffi::OsString]) -> Result<St
         .output()
         .with_context(|| format!("run hmm-bench {what}"))?;
     if !out.status.success() {
-        bail!("hmm-bench {what} failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "hmm-bench {what} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -224,7 +227,8 @@ pub fn run(o: BenchOpts) -> Result<i32> {
         return Ok(code);
     }
     if let Some(kinds) = &o.ftrace {
-        let mut args: Vec<std::ffi::OsString> = vec!["ftrace-report".into(), "--kinds".into(), kinds.into()];
+        let mut args: Vec<std::ffi::OsString> =
+            vec!["ftrace-report".into(), "--kinds".into(), kinds.into()];
         args.extend(["--dir".into(), dir.clone().into_os_string()]);
         let text = host_report(&bin, "ftrace-report", &args)?;
         std::fs::write(dir.join("ftrace.txt"), text.as_bytes())?;

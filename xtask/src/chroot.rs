@@ -29,7 +29,10 @@ pub fn ensure(root: &Path) -> Result<Chroot> {
         return Ok(Chroot { dir });
     }
     let log = root.join(format!("chroot-{key}.log"));
-    let stage = Stage::start(format!("build chroot (debootstrap trixie + toolchain), log: {}", log.display()));
+    let stage = Stage::start(format!(
+        "build chroot (debootstrap trixie + toolchain), log: {}",
+        log.display()
+    ));
     let tmp = root.join(format!("chroot-{key}.tmp"));
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).context("remove stale chroot")?;
@@ -58,7 +61,15 @@ impl Chroot {
             root = self.dir.display()
         ));
         let mut cmd = Command::new("unshare");
-        cmd.args(["--mount", "--propagation", "private", "bash", "-c", &script, "chroot-run"]);
+        cmd.args([
+            "--mount",
+            "--propagation",
+            "private",
+            "bash",
+            "-c",
+            &script,
+            "chroot-run",
+        ]);
         cmd.args(argv);
         cmd
     }
@@ -67,7 +78,11 @@ impl Chroot {
     pub fn version(&self, pkg: &str) -> Result<String> {
         let text = std::fs::read_to_string(self.dir.join(".hmm-lab-versions"))?;
         text.lines()
-            .find_map(|l| l.strip_prefix(pkg).and_then(|r| r.strip_prefix('\t')).map(str::to_string))
+            .find_map(|l| {
+                l.strip_prefix(pkg)
+                    .and_then(|r| r.strip_prefix('\t'))
+                    .map(str::to_string)
+            })
             .with_context(|| format!("{pkg} not in the chroot's version list"))
     }
 }

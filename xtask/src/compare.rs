@@ -8,7 +8,11 @@ use std::path::Path;
 
 /// The guest command: both suites, each writing its TAP to its own file in `dir`.
 pub fn command(c_suite: &Path, rust_suite: &Path, dir: &Path, args: &[String]) -> Vec<String> {
-    let extra = args.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(" ");
+    let extra = args
+        .iter()
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
     vec![
         "sh".into(),
         "-c".into(),
@@ -23,8 +27,12 @@ pub fn command(c_suite: &Path, rust_suite: &Path, dir: &Path, args: &[String]) -
 
 /// A fresh directory for the two TAP files.
 pub fn dir() -> Result<std::path::PathBuf> {
-    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
-    let d = cache::workspace().join("target/lab/compare").join(format!("{stamp}"));
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis();
+    let d = cache::workspace()
+        .join("target/lab/compare")
+        .join(format!("{stamp}"));
     std::fs::create_dir_all(&d)?;
     Ok(d)
 }
@@ -44,7 +52,8 @@ pub fn report(dir: &Path) -> i32 {
     let c = tap::parse(&std::fs::read_to_string(dir.join("c.tap")).unwrap_or_default());
     let r = tap::parse(&std::fs::read_to_string(dir.join("rust.tap")).unwrap_or_default());
     let cm: HashMap<&str, &Outcome> = c.iter().map(|(n, o)| (n.as_str(), o)).collect();
-    let count = |v: &[(String, Outcome)], w: &str| v.iter().filter(|(_, o)| word(Some(o)) == w).count();
+    let count =
+        |v: &[(String, Outcome)], w: &str| v.iter().filter(|(_, o)| word(Some(o)) == w).count();
     println!("{:<58} {:>6} {:>6}", "case", "C", "Rust");
     let mut differ = 0;
     for (name, o) in &r {
@@ -63,7 +72,11 @@ pub fn report(dir: &Path) -> i32 {
     for (name, _) in &c {
         if !r.iter().any(|(n, _)| n == name) {
             differ += 1;
-            println!("{name:<58} {:>6} {:>6}  <- missing from the port", word(cm.get(name.as_str()).copied()), "-");
+            println!(
+                "{name:<58} {:>6} {:>6}  <- missing from the port",
+                word(cm.get(name.as_str()).copied()),
+                "-"
+            );
         }
     }
     println!(

@@ -27,19 +27,29 @@ fn on_path(prog: &str) -> bool {
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0"))
+        .unwrap_or(false)
 }
 
 /// Install whatever host package is missing.
 pub fn ensure_packages(log: &Path) -> Result<()> {
-    let missing: Vec<&str> =
-        HOST_TOOLS.iter().filter(|(p, _)| !on_path(p)).map(|(_, pkg)| *pkg).collect();
+    let missing: Vec<&str> = HOST_TOOLS
+        .iter()
+        .filter(|(p, _)| !on_path(p))
+        .map(|(_, pkg)| *pkg)
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }
     let stage = Stage::start(format!("host packages: installing {}", missing.join(" ")));
     if !is_root() {
-        bail!("missing host packages; run as root: apt-get install -y {}", missing.join(" "));
+        bail!(
+            "missing host packages; run as root: apt-get install -y {}",
+            missing.join(" ")
+        );
     }
     run_logged(Command::new("apt-get").arg("update"), log)?;
     run_logged(
@@ -63,9 +73,17 @@ pub fn vng(cache: &Path, log: &Path) -> Result<PathBuf> {
     if stamp.exists() {
         return Ok(exe);
     }
-    let stage = Stage::start(format!("virtme-ng {VNG_VERSION} (PyPI) into {}", venv.display()));
+    let stage = Stage::start(format!(
+        "virtme-ng {VNG_VERSION} (PyPI) into {}",
+        venv.display()
+    ));
     let _ = std::fs::remove_dir_all(&venv);
-    let mk = || Command::new("python3").args(["-m", "venv"]).arg(&venv).status();
+    let mk = || {
+        Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+    };
     if !mk().map(|s| s.success()).unwrap_or(false) {
         // Debian's python3 needs python3-venv for `-m venv`.
         run_logged(
@@ -80,8 +98,11 @@ pub fn vng(cache: &Path, log: &Path) -> Result<PathBuf> {
         }
     }
     run_logged(
-        Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", &format!("virtme-ng=={VNG_VERSION}")]),
+        Command::new(venv.join("bin/pip")).args([
+            "install",
+            "--quiet",
+            &format!("virtme-ng=={VNG_VERSION}"),
+        ]),
         log,
     )?;
     std::fs::write(&stamp, VNG_VERSION).context("write venv stamp")?;

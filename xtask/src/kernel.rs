@@ -69,14 +69,22 @@ impl Kernel {
     /// `CONFIG_BUG` prints no WARN at all).
     pub fn config_summary(&self) -> Result<String> {
         let path = self.src.join(".config");
-        let text = std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
         for opt in REQUIRED {
             if !text.lines().any(|l| l == format!("{opt}=y")) {
-                bail!("{}: {opt} is not =y; the lab's verdict needs it (rebuild the kernel)", path.display());
+                bail!(
+                    "{}: {opt} is not =y; the lab's verdict needs it (rebuild the kernel)",
+                    path.display()
+                );
             }
         }
         let on: Vec<String> = REQUIRED.iter().map(|o| format!("{o}=y")).collect();
-        Ok(format!("kernel .config {} ({})", cache::key([text.as_bytes()]), on.join(" ")))
+        Ok(format!(
+            "kernel .config {} ({})",
+            cache::key([text.as_bytes()]),
+            on.join(" ")
+        ))
     }
 }
 
@@ -87,7 +95,8 @@ const REQUIRED: &[&str] = &["CONFIG_BUG", "CONFIG_DEBUG_BUGVERBOSE"];
 fn patches() -> Result<Vec<PathBuf>> {
     let dir = cache::workspace().join("kmod/kernel-patches");
     let mut v: Vec<PathBuf> = match std::fs::read_dir(&dir) {
-        Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path()))
+        Ok(rd) => rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|e| e == "patch"))
             .collect(),
         Err(_) => Vec::new(),
@@ -101,7 +110,13 @@ pub fn ensure(root: &Path, ch: &Chroot, profile: Profile) -> Result<Kernel> {
     let xt = cache::xtask_dir();
     let script = xt.join("scripts/kernel.sh");
     let mut parts: Vec<Vec<u8>> = Vec::new();
-    for pkg in ["rustc", "rust-src", "bindgen", "clang-19", "linux-source-7.3"] {
+    for pkg in [
+        "rustc",
+        "rust-src",
+        "bindgen",
+        "clang-19",
+        "linux-source-7.3",
+    ] {
         parts.push(format!("{pkg}={}", ch.version(pkg)?).into_bytes());
     }
     parts.push(cache::read(&script)?);
@@ -113,7 +128,11 @@ pub fn ensure(root: &Path, ch: &Chroot, profile: Profile) -> Result<Kernel> {
     let dir = root.join(format!("kernel-{}-{key}", profile.name()));
     std::fs::create_dir_all(&dir)?;
     let src = dir.join("src");
-    let kernel = Kernel { dir: dir.clone(), src, profile };
+    let kernel = Kernel {
+        dir: dir.clone(),
+        src,
+        profile,
+    };
 
     let patch_files = patches()?;
     let mut pparts = Vec::new();
@@ -122,9 +141,7 @@ pub fn ensure(root: &Path, ch: &Chroot, profile: Profile) -> Result<Kernel> {
     }
     let pkey = cache::key(&pparts);
     let stamp = dir.join("built.patches");
-    if kernel.image().exists()
-        && std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == pkey)
-    {
+    if kernel.image().exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == pkey) {
         return Ok(kernel);
     }
     let log = dir.join("build.log");
@@ -142,7 +159,12 @@ pub fn ensure(root: &Path, ch: &Chroot, profile: Profile) -> Result<Kernel> {
     let scripts = xt.join("scripts");
     chroot::run(
         ch,
-        &[(&dir, "/build"), (&patch_dir, "/patches"), (&config_dir, "/config"), (&scripts, "/scripts")],
+        &[
+            (&dir, "/build"),
+            (&patch_dir, "/patches"),
+            (&config_dir, "/config"),
+            (&scripts, "/scripts"),
+        ],
         &argv,
         &log,
     )?;

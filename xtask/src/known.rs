@@ -68,21 +68,28 @@ impl Known {
     /// The listed failures, not-run cases and reports dropped (skips stay: they are
     /// declarations, not excuses).
     pub fn skips_only(self) -> Known {
-        Known { skips: self.skips, ..Known::default() }
+        Known {
+            skips: self.skips,
+            ..Known::default()
+        }
     }
 }
 
 /// The list for `driver`, `abi`, `thp`, read from `xtask/known-failures.txt`.
 pub fn load(driver: Driver, abi: Abi, thp: &str) -> Result<Known> {
     let path = cache::xtask_dir().join("known-failures.txt");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
     parse(&text, driver, abi, thp).with_context(|| format!("in {}", path.display()))
 }
 
 fn driver_matches(field: &str, driver: Driver, abi: Abi) -> bool {
     let (d, a) = field.split_once('/').unwrap_or((field, ""));
     let d_ok = matches!((d, driver), ("c", Driver::C) | ("rust", Driver::Rust));
-    let a_ok = matches!((a, abi), ("", _) | ("patched", Abi::Patched) | ("mainline", Abi::Mainline));
+    let a_ok = matches!(
+        (a, abi),
+        ("", _) | ("patched", Abi::Patched) | ("mainline", Abi::Mainline)
+    );
     d_ok && a_ok
 }
 
@@ -104,7 +111,10 @@ pub fn parse(text: &str, driver: Driver, abi: Abi, thp: &str) -> Result<Known> {
             [_, _, _, "not-run" | "skip"] => true,
             [d, _, "warning", _, _] => {
                 if !d.starts_with("c") {
-                    bail!("line {}: only the C reference may have known reports: {l}", i + 1);
+                    bail!(
+                        "line {}: only the C reference may have known reports: {l}",
+                        i + 1
+                    );
                 }
                 true
             }
@@ -116,7 +126,10 @@ pub fn parse(text: &str, driver: Driver, abi: Abi, thp: &str) -> Result<Known> {
         if !driver_matches(f[0], driver, abi) || !(f[1] == thp || f[1] == "*") {
             continue;
         }
-        let case = || KnownCase { case: f[2].to_string(), reason: reason.clone() };
+        let case = || KnownCase {
+            case: f[2].to_string(),
+            reason: reason.clone(),
+        };
         match f.as_slice() {
             [_, _, _] => k.failures.push(case()),
             [_, _, _, "not-run"] => k.not_run.push(case()),
@@ -149,12 +162,21 @@ mod tests {
     #[test]
     fn lines_by_driver_abi_and_thp() {
         let k = parse(LIST, Driver::C, Abi::Mainline, "madvise").unwrap();
-        assert_eq!(k.failures.iter().map(|c| c.case.as_str()).collect::<Vec<_>>(), ["a.b.x"]);
+        assert_eq!(
+            k.failures
+                .iter()
+                .map(|c| c.case.as_str())
+                .collect::<Vec<_>>(),
+            ["a.b.x"]
+        );
         assert_eq!(k.not_run[0].case, "a.b.y");
         assert_eq!(k.skips[0].reason, "mainline has no such request");
         assert_eq!(k.reports[0].location, "mm/memremap.c:158");
         let r = parse(LIST, Driver::Rust, Abi::Patched, "madvise").unwrap();
-        assert_eq!((r.failures.len(), r.skips.len(), r.reports.len()), (1, 0, 0));
+        assert_eq!(
+            (r.failures.len(), r.skips.len(), r.reports.len()),
+            (1, 0, 0)
+        );
         let m = parse(LIST, Driver::Rust, Abi::Mainline, "always").unwrap();
         assert_eq!((m.failures.len(), m.skips.len()), (0, 1));
     }
@@ -170,7 +192,11 @@ mod tests {
             }
         }
         let ours = parse(&text, Driver::Rust, Abi::Patched, "madvise").unwrap();
-        assert_eq!(ours, Known::default(), "nothing is listed for our module on its own ABI");
+        assert_eq!(
+            ours,
+            Known::default(),
+            "nothing is listed for our module on its own ABI"
+        );
     }
 
     #[test]
@@ -181,7 +207,10 @@ mod tests {
             "c * a.b.x maybe # ?\n",
             "gpu * a.b.x # ?\n",
         ] {
-            assert!(parse(bad, Driver::C, Abi::Mainline, "madvise").is_err(), "{bad}");
+            assert!(
+                parse(bad, Driver::C, Abi::Mainline, "madvise").is_err(),
+                "{bad}"
+            );
         }
     }
 
@@ -189,7 +218,8 @@ mod tests {
     fn a_known_report_excuses_only_that_warn_of_the_c_driver() {
         let k = parse(LIST, Driver::C, Abi::Mainline, "madvise").unwrap();
         let text = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/consoles/c-memremap-warn.log"),
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/consoles/c-memremap-warn.log"),
         )
         .unwrap();
         let reports = logscan::scan(&text);

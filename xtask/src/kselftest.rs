@@ -20,7 +20,10 @@ pub fn install(k: &Kernel, log: &Path) -> Result<PathBuf> {
     let base = ws.join("target/lab/kselftest");
     let install = base.join("install");
     let selftests = k.src.join("tools/testing/selftests");
-    let stage = Stage::start(format!("kselftest: hmm-tests-rs.mk through the tree's lib.mk, log: {}", log.display()));
+    let stage = Stage::start(format!(
+        "kselftest: hmm-tests-rs.mk through the tree's lib.mk, log: {}",
+        log.display()
+    ));
     let _ = std::fs::remove_dir_all(&install);
     std::fs::create_dir_all(install.join("kselftest"))?;
     let _ = std::fs::remove_file(log);
@@ -31,7 +34,10 @@ pub fn install(k: &Kernel, log: &Path) -> Result<PathBuf> {
             .arg("-f")
             .arg(cache::xtask_dir().join("scripts/kselftest-mm.mk"))
             .arg(format!("HMM_RS_DIR={}", ws.display()))
-            .arg(format!("HMM_RS_TARGET_DIR={}", base.join("cargo").display()))
+            .arg(format!(
+                "HMM_RS_TARGET_DIR={}",
+                base.join("cargo").display()
+            ))
             .arg(format!("OUTPUT={}", base.join("build").display()))
             .arg(format!("INSTALL_PATH={}", install.join("mm").display()))
             .arg("install"),
@@ -41,8 +47,17 @@ pub fn install(k: &Kernel, log: &Path) -> Result<PathBuf> {
     for f in ["run_kselftest.sh"] {
         std::fs::copy(selftests.join(f), install.join(f))?;
     }
-    for f in ["runner.sh", "prefix.pl", "ktap_helpers.sh", "module.sh", "ksft.py"] {
-        std::fs::copy(selftests.join("kselftest").join(f), install.join("kselftest").join(f))?;
+    for f in [
+        "runner.sh",
+        "prefix.pl",
+        "ktap_helpers.sh",
+        "module.sh",
+        "ksft.py",
+    ] {
+        std::fs::copy(
+            selftests.join("kselftest").join(f),
+            install.join("kselftest").join(f),
+        )?;
     }
     let list = Command::new("make")
         .arg("-s")
@@ -72,7 +87,10 @@ pub fn install(k: &Kernel, log: &Path) -> Result<PathBuf> {
 
 /// The nested TAP of one test the runner ran: its lines, with the runner's `# ` prefix off.
 pub fn inner_tap(text: &str) -> String {
-    text.lines().filter_map(|l| l.strip_prefix("# ")).collect::<Vec<_>>().join("\n")
+    text.lines()
+        .filter_map(|l| l.strip_prefix("# "))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]
@@ -87,6 +105,12 @@ mod tests {
         let r = crate::tap::parse(&inner);
         assert_eq!(r.len(), 2);
         assert_eq!(crate::tap::plan(&inner), Some(2));
-        assert_eq!(crate::tap::parse(t), vec![("selftests: mm: test_hmm_rs.sh".to_string(), crate::tap::Outcome::Pass)]);
+        assert_eq!(
+            crate::tap::parse(t),
+            vec![(
+                "selftests: mm: test_hmm_rs.sh".to_string(),
+                crate::tap::Outcome::Pass
+            )]
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! `cargo xtask lab …`: build, run, test.
 use crate::kernel::{self, Kernel, Profile};
-use crate::vm::{self, VmRun};
 use crate::known::{self, Known};
+use crate::vm::{self, VmRun};
 use crate::{cache, chroot, host, kmod, logscan, selftest, suite, tap, verdict};
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand, ValueEnum};
@@ -163,7 +163,12 @@ pub fn run(cmd: LabCmd) -> Result<i32> {
             let boot = boot(&b, &vm, cmd, false, true)?;
             Ok(boot.judged(&Known::default()))
         }
-        LabCmd::Test { vm, suite, known_failures, args } => {
+        LabCmd::Test {
+            vm,
+            suite,
+            known_failures,
+            args,
+        } => {
             let b = build(vm.profile, vm.driver == Driver::Rust)?;
             let abi = vm.abi()?;
             let mut cmd = Vec::new();
@@ -173,7 +178,11 @@ pub fn run(cmd: LabCmd) -> Result<i32> {
                     cmd.push("env".to_string());
                     cmd.push(format!(
                         "HMM_DMIRROR_ABI={}",
-                        if abi == Abi::Patched { "patched" } else { "mainline" }
+                        if abi == Abi::Patched {
+                            "patched"
+                        } else {
+                            "mainline"
+                        }
                     ));
                     // In the lab a missing /dev/hmm_dmirror0/1 is a failure, as in C.
                     cmd.push("HMM_TESTS_REQUIRE_DEVICE=1".into());
@@ -190,18 +199,30 @@ pub fn run(cmd: LabCmd) -> Result<i32> {
                     cmd.push(bin.display().to_string());
                 }
                 Suite::Kselftest => {
-                    let install = crate::kselftest::install(&b.kernel, &cache::root().join("kselftest.log"))?;
+                    let install =
+                        crate::kselftest::install(&b.kernel, &cache::root().join("kselftest.log"))?;
                     let ko = match vm.driver {
                         Driver::C => b.kernel.test_hmm_ko(),
                         Driver::Rust => b.kmod.clone().ok_or_else(|| anyhow::anyhow!("no Rust module"))?,
                         Driver::None => bail!("--suite kselftest loads the driver through test_hmm_rs.sh: choose --driver"),
                     };
                     let (dev0, dev1) = vm::SPM_PAIR;
-                    let scale = if vm.profile == Profile::Debug { "10" } else { "3" };
+                    let scale = if vm.profile == Profile::Debug {
+                        "10"
+                    } else {
+                        "3"
+                    };
                     cmd = vec![
                         "env".into(),
                         format!("HMM_DRIVER={}", ko.display()),
-                        format!("HMM_DMIRROR_ABI={}", if abi == Abi::Patched { "patched" } else { "mainline" }),
+                        format!(
+                            "HMM_DMIRROR_ABI={}",
+                            if abi == Abi::Patched {
+                                "patched"
+                            } else {
+                                "mainline"
+                            }
+                        ),
                         format!("HMM_SPM_ADDR_DEV0={dev0}"),
                         format!("HMM_SPM_ADDR_DEV1={dev1}"),
                         format!("HMM_TESTS_TIMEOUT_SCALE={scale}"),
@@ -224,7 +245,10 @@ pub fn run(cmd: LabCmd) -> Result<i32> {
                     let unexcused = verdict::reports(&boot.reports, &known, &boot.console);
                     let outer_ok = outer.len() == 1 && outer[0].1 == tap::Outcome::Pass;
                     if !outer_ok {
-                        println!("lab: the kernel's runner did not report {} as ok: {outer:?}", crate::kselftest::TEST);
+                        println!(
+                            "lab: the kernel's runner did not report {} as ok: {outer:?}",
+                            crate::kselftest::TEST
+                        );
                     }
                     let run = verdict::SuiteRun {
                         results: &results,
@@ -236,22 +260,37 @@ pub fn run(cmd: LabCmd) -> Result<i32> {
                 }
                 Suite::C => {
                     if abi == Abi::Patched {
-                        bail!("the upstream C suite speaks the mainline ABI only: use --abi mainline");
+                        bail!(
+                            "the upstream C suite speaks the mainline ABI only: use --abi mainline"
+                        );
                     }
                     cmd.push(b.c_suite.display().to_string());
                 }
                 Suite::Lib => {
                     let exes = suite::build_lib_tests(&cache::root().join("suite.log"))?;
-                    let abi = if abi == Abi::Patched { "patched" } else { "mainline" };
+                    let abi = if abi == Abi::Patched {
+                        "patched"
+                    } else {
+                        "mainline"
+                    };
                     let extra: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
                     let runs: Vec<String> = exes
                         .iter()
-                        .map(|e| format!("{} --ignored --test-threads=1 {} || rc=1", e.display(), extra.join(" ")))
+                        .map(|e| {
+                            format!(
+                                "{} --ignored --test-threads=1 {} || rc=1",
+                                e.display(),
+                                extra.join(" ")
+                            )
+                        })
                         .collect();
                     cmd = vec![
                         "sh".into(),
                         "-c".into(),
-                        format!("export HMM_DMIRROR_ABI={abi}; rc=0; {}; exit $rc", runs.join("; ")),
+                        format!(
+                            "export HMM_DMIRROR_ABI={abi}; rc=0; {}; exit $rc",
+                            runs.join("; ")
+                        ),
                     ];
                     let known = known_for(&vm, known_failures)?;
                     let boot = boot(&b, &vm, cmd, true, true)?;
@@ -269,7 +308,10 @@ pub fn run(cmd: LabCmd) -> Result<i32> {
             // before the boot: a suite that dies part-way cannot hide the rest.
             let planned = match suite {
                 Suite::Rust => {
-                    let at = cmd.iter().position(|a| a.ends_with(&format!("/{}", suite::BIN))).expect("the suite binary");
+                    let at = cmd
+                        .iter()
+                        .position(|a| a.ends_with(&format!("/{}", suite::BIN)))
+                        .expect("the suite binary");
                     Some(suite::list(Path::new(&cmd[at]), &cmd[at + 1..])?)
                 }
                 _ => None,
@@ -339,7 +381,12 @@ pub fn prepare(profile: Profile) -> Result<Base> {
     let vng = host::vng(&root, &hlog)?;
     let ch = chroot::ensure(&root)?;
     let kernel = kernel::ensure(&root, &ch, profile)?;
-    Ok(Base { root, vng, ch, kernel })
+    Ok(Base {
+        root,
+        vng,
+        ch,
+        kernel,
+    })
 }
 
 /// The drivers of a one-boot comparison (`bench`, `robust`): the C driver, which must exist,
@@ -347,7 +394,10 @@ pub fn prepare(profile: Profile) -> Result<Base> {
 pub fn both_drivers(b: &Base, c_only: bool) -> Result<(PathBuf, Option<PathBuf>, String)> {
     let c_ko = b.kernel.test_hmm_ko();
     if !c_ko.exists() {
-        bail!("the C driver {} is missing: run `cargo xtask lab build`", c_ko.display());
+        bail!(
+            "the C driver {} is missing: run `cargo xtask lab build`",
+            c_ko.display()
+        );
     }
     let (rust_ko, why) = if c_only {
         (None, "not requested (--c-only)".to_string())
@@ -363,13 +413,17 @@ pub fn both_drivers(b: &Base, c_only: bool) -> Result<(PathBuf, Option<PathBuf>,
 }
 
 fn build(profile: Profile, need_kmod: bool) -> Result<Built> {
-    let Base { vng, ch, kernel, .. } = prepare(profile)?;
+    let Base {
+        vng, ch, kernel, ..
+    } = prepare(profile)?;
     // The Rust module is built whenever it exists; a failure only stops the runs that load it.
     let kmod = if kmod::present() {
         match kmod::build(&ch, &kernel) {
             Ok(ko) => Some(ko),
             Err(e) if !need_kmod => {
-                eprintln!("    warning: the Rust module did not build ({e:#}); continuing without it");
+                eprintln!(
+                    "    warning: the Rust module did not build ({e:#}); continuing without it"
+                );
                 None
             }
             Err(e) => return Err(e),
@@ -380,7 +434,12 @@ fn build(profile: Profile, need_kmod: bool) -> Result<Built> {
         None
     };
     let c_suite = selftest::build(&ch, &kernel)?;
-    Ok(Built { kernel, kmod, c_suite, vng })
+    Ok(Built {
+        kernel,
+        kmod,
+        c_suite,
+        vng,
+    })
 }
 
 /// What the lab expects of this driver, ABI and THP mode (`xtask/known-failures.txt`): its
@@ -418,13 +477,27 @@ impl Boot {
 /// Boot once and run `cmd` in the guest.
 /// `load`: the lab loads the driver (else the command does, and the lab only marks where the
 /// driver's part of the console starts).
-fn boot(b: &Built, o: &VmOpts, mut cmd: Vec<String>, private_tmp: bool, load: bool) -> Result<Boot> {
+fn boot(
+    b: &Built,
+    o: &VmOpts,
+    mut cmd: Vec<String>,
+    private_tmp: bool,
+    load: bool,
+) -> Result<Boot> {
     let abi = o.abi()?;
     let (ko, modargs) = match o.driver {
         Driver::C => (Some(b.kernel.test_hmm_ko()), vm::spm_modargs()),
         Driver::Rust => (
             b.kmod.clone(),
-            format!("{} abi={}", vm::spm_modargs(), if abi == Abi::Patched { "patched" } else { "mainline" }),
+            format!(
+                "{} abi={}",
+                vm::spm_modargs(),
+                if abi == Abi::Patched {
+                    "patched"
+                } else {
+                    "mainline"
+                }
+            ),
         ),
         Driver::None => (None, String::new()),
     };
@@ -432,20 +505,40 @@ fn boot(b: &Built, o: &VmOpts, mut cmd: Vec<String>, private_tmp: bool, load: bo
         (ko, modargs)
     } else {
         if let Some(k) = &ko {
-            let mark = format!("echo '[lab] insmod {} (by the command)' > /dev/kmsg", k.display());
-            let quoted: Vec<String> = cmd.iter().map(|a| format!("'{}'", a.replace('\'', "'\\''"))).collect();
-            cmd = vec!["sh".into(), "-c".into(), format!("{mark}; exec {}", quoted.join(" "))];
+            let mark = format!(
+                "echo '[lab] insmod {} (by the command)' > /dev/kmsg",
+                k.display()
+            );
+            let quoted: Vec<String> = cmd
+                .iter()
+                .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+                .collect();
+            cmd = vec![
+                "sh".into(),
+                "-c".into(),
+                format!("{mark}; exec {}", quoted.join(" ")),
+            ];
         }
         (None, String::new())
     };
     let root = cache::root();
     let kvm = !o.icount && vm::accel(&b.vng, &b.kernel.src, &root)?;
-    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
-    let dir = cache::workspace().join("target/lab/runs").join(format!("{stamp}"));
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis();
+    let dir = cache::workspace()
+        .join("target/lab/runs")
+        .join(format!("{stamp}"));
     eprintln!(
         "==> boot 7.3.4 ({}, {}, driver {:?}, abi {:?}, thp {}), run dir {}",
         b.kernel.profile.name(),
-        if kvm { "KVM" } else if o.icount { "TCG, icount" } else { "TCG" },
+        if kvm {
+            "KVM"
+        } else if o.icount {
+            "TCG, icount"
+        } else {
+            "TCG"
+        },
         o.driver,
         abi,
         o.thp(),
@@ -469,18 +562,32 @@ fn boot(b: &Built, o: &VmOpts, mut cmd: Vec<String>, private_tmp: bool, load: bo
         icount: o.icount,
     };
     let r = run.run()?;
-    eprintln!("    guest ran {:.1}s; console log: {}", r.elapsed.as_secs_f64(), r.console.display());
+    eprintln!(
+        "    guest ran {:.1}s; console log: {}",
+        r.elapsed.as_secs_f64(),
+        r.console.display()
+    );
     let rc = match (r.rc, r.timed_out) {
         (_, true) => {
-            eprintln!("lab: the guest did not finish within {} s (killed)", o.timeout);
+            eprintln!(
+                "lab: the guest did not finish within {} s (killed)",
+                o.timeout
+            );
             124
         }
         (Some(c), false) => c,
         (None, false) => {
-            eprintln!("lab: the guest gave no exit code (crash or early exit); see the console log");
+            eprintln!(
+                "lab: the guest gave no exit code (crash or early exit); see the console log"
+            );
             125
         }
     };
     let reports = logscan::scan_file(&r.console);
-    Ok(Boot { rc, output: r.output, console: r.console, reports })
+    Ok(Boot {
+        rc,
+        output: r.output,
+        console: r.console,
+        reports,
+    })
 }

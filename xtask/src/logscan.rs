@@ -54,10 +54,18 @@ const STARTS: &[(&str, &str, Severity)] = &[
     ("BUG: KFENCE:", "KFENCE", Severity::Fatal),
     ("BUG: soft lockup", "soft lockup", Severity::Fatal),
     ("BUG: Bad page state", "Bad page state", Severity::Fatal),
-    ("BUG: Bad rss-counter state", "Bad rss-counter", Severity::Fatal),
+    (
+        "BUG: Bad rss-counter state",
+        "Bad rss-counter",
+        Severity::Fatal,
+    ),
     ("BUG: ", "BUG", Severity::Fatal),
     ("Oops:", "Oops", Severity::Fatal),
-    ("general protection fault", "general protection fault", Severity::Fatal),
+    (
+        "general protection fault",
+        "general protection fault",
+        Severity::Fatal,
+    ),
     ("UBSAN:", "UBSAN", Severity::Fatal),
     ("KASAN:", "KASAN", Severity::Fatal),
     ("KFENCE:", "KFENCE", Severity::Fatal),
@@ -73,7 +81,11 @@ const STARTS: &[(&str, &str, Severity)] = &[
     ("Bad page map", "Bad page map", Severity::Fatal),
     ("Bad rss-counter", "Bad rss-counter", Severity::Fatal),
     ("refcount_t:", "refcount", Severity::Fatal),
-    ("page allocation failure", "page allocation failure", Severity::Warning),
+    (
+        "page allocation failure",
+        "page allocation failure",
+        Severity::Warning,
+    ),
 ];
 
 /// Lines after which a report is over (inclusive).
@@ -84,7 +96,10 @@ fn start(line: &str) -> Option<(&'static str, Severity)> {
     if is_rcu_stall(line) {
         return Some(("RCU stall", Severity::Fatal));
     }
-    STARTS.iter().find(|(m, _, _)| line.contains(m)).map(|&(_, k, s)| (k, s))
+    STARTS
+        .iter()
+        .find(|(m, _, _)| line.contains(m))
+        .map(|&(_, k, s)| (k, s))
 }
 
 /// `rcu: INFO: rcu_sched detected stalls on CPUs/tasks:`, `… self-detected stall on CPU`.
@@ -96,9 +111,18 @@ fn is_rcu_stall(line: &str) -> bool {
 /// single crash (`BUG: unable to handle …` is followed by `Oops:` and maybe `Kernel panic`;
 /// a Rust panic by the `kernel BUG at` or `Oops` of the trap it ends in).
 fn continues(kind: &str, line: &str) -> bool {
-    let tail = ["Oops:", "Kernel panic", "general protection fault", "kernel BUG at", "KASAN:", "UBSAN:"];
-    matches!(kind, "BUG" | "Rust panic" | "KASAN" | "KFENCE" | "Oops" | "general protection fault" | "UBSAN")
-        && tail.iter().any(|t| line.contains(t))
+    let tail = [
+        "Oops:",
+        "Kernel panic",
+        "general protection fault",
+        "kernel BUG at",
+        "KASAN:",
+        "UBSAN:",
+    ];
+    matches!(
+        kind,
+        "BUG" | "Rust panic" | "KASAN" | "KFENCE" | "Oops" | "general protection fault" | "UBSAN"
+    ) && tail.iter().any(|t| line.contains(t))
 }
 
 /// Strip the printk timestamp (`[   12.345678] `) and a caller id (`[ T123] `).
@@ -110,7 +134,9 @@ fn strip(line: &str) -> &str {
             if let Some((inside, after)) = rest.split_once(']') {
                 let inside = inside.trim();
                 let stamp = !inside.is_empty()
-                    && inside.chars().all(|c| c.is_ascii_digit() || c == '.' || c == 'T' || c == 'C');
+                    && inside
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || c == '.' || c == 'T' || c == 'C');
                 if stamp {
                     l = after.strip_prefix(' ').unwrap_or(after);
                     continue;
@@ -146,7 +172,9 @@ fn section(line: &str) -> Option<String> {
 
 /// Whether a line comes from the lab's own scripts (ends an open report).
 fn lab_line(line: &str) -> bool {
-    ["[lab] ", "[robust] ", "[bench] "].iter().any(|t| line.contains(t))
+    ["[lab] ", "[robust] ", "[bench] "]
+        .iter()
+        .any(|t| line.contains(t))
 }
 
 /// Lines after a report's first line within which another headline still belongs to it: the
@@ -187,7 +215,11 @@ pub fn scan(text: &str) -> Vec<Report> {
             continue;
         }
         let cut = l.contains("------------[ cut here ]------------");
-        let head = if cut { Some((UNKNOWN, Severity::Fatal)) } else { start(l) };
+        let head = if cut {
+            Some((UNKNOWN, Severity::Fatal))
+        } else {
+            start(l)
+        };
         if let Some(o) = open.as_mut() {
             let r = &mut o.report;
             let in_head = o.window > 0;
@@ -211,7 +243,9 @@ pub fn scan(text: &str) -> Vec<Report> {
                 }
                 o.window = o.window.saturating_sub(1);
                 let rule = l.starts_with("=====") && r.text.len() > 1;
-                if ENDS.iter().any(|e| l.contains(e)) || (rule && matches!(r.kind, "KASAN" | "KFENCE" | "UBSAN")) {
+                if ENDS.iter().any(|e| l.contains(e))
+                    || (rule && matches!(r.kind, "KASAN" | "KFENCE" | "UBSAN"))
+                {
                     close(&mut open, &mut out);
                 }
                 continue;
@@ -219,9 +253,18 @@ pub fn scan(text: &str) -> Vec<Report> {
             close(&mut open, &mut out);
         }
         if let Some((kind, severity)) = head {
-            let report =
-                Report { line: n, kind, severity, headline: l.to_string(), text: vec![l.to_string()], section: sect.clone() };
-            open = Some(Open { report, window: HEAD_WINDOW });
+            let report = Report {
+                line: n,
+                kind,
+                severity,
+                headline: l.to_string(),
+                text: vec![l.to_string()],
+                section: sect.clone(),
+            };
+            open = Some(Open {
+                report,
+                window: HEAD_WINDOW,
+            });
         }
     }
     close(&mut open, &mut out);
@@ -239,12 +282,16 @@ mod tests {
     use super::*;
 
     fn data(name: &str) -> String {
-        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/consoles").join(name);
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/consoles")
+            .join(name);
         std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
     }
 
     fn kinds(r: &[Report]) -> Vec<(&'static str, Severity, String)> {
-        r.iter().map(|r| (r.kind, r.severity, r.section.clone())).collect()
+        r.iter()
+            .map(|r| (r.kind, r.severity, r.section.clone()))
+            .collect()
     }
 
     #[test]
@@ -257,24 +304,42 @@ mod tests {
     fn warn_with_trace_is_one_warning_in_the_drivers_section() {
         let r = scan(&data("c-memremap-warn.log"));
         assert_eq!(r.len(), 2, "{r:#?}");
-        assert!(r.iter().all(|r| r.kind == "WARNING" && r.severity == Severity::Warning && r.section == "c"));
-        assert!(r[0].headline.contains("at mm/memremap.c:158 memremap_pages"));
-        assert!(r[0].text.iter().any(|l| l.contains("dmirror_allocate_chunk")));
+        assert!(r
+            .iter()
+            .all(|r| r.kind == "WARNING" && r.severity == Severity::Warning && r.section == "c"));
+        assert!(r[0]
+            .headline
+            .contains("at mm/memremap.c:158 memremap_pages"));
+        assert!(r[0]
+            .text
+            .iter()
+            .any(|l| l.contains("dmirror_allocate_chunk")));
         assert!(r[0].text.last().unwrap().contains("end trace"));
     }
 
     #[test]
     fn null_deref_oops_is_one_fatal_report() {
         let r = scan(&data("c-oops.log"));
-        assert_eq!(kinds(&r), vec![("BUG", Severity::Fatal, "c".to_string())], "{r:#?}");
+        assert_eq!(
+            kinds(&r),
+            vec![("BUG", Severity::Fatal, "c".to_string())],
+            "{r:#?}"
+        );
         assert!(r[0].text.iter().any(|l| l.starts_with("Oops:")));
-        assert!(r[0].text.iter().any(|l| l.contains("dmirror_migrate_to_device")));
+        assert!(r[0]
+            .text
+            .iter()
+            .any(|l| l.contains("dmirror_migrate_to_device")));
     }
 
     #[test]
     fn rust_panic_and_its_trap_are_one_report_of_ours() {
         let r = scan(&data("rust-panic.log"));
-        assert_eq!(kinds(&r), vec![("Rust panic", Severity::Fatal, "rust".to_string())], "{r:#?}");
+        assert_eq!(
+            kinds(&r),
+            vec![("Rust panic", Severity::Fatal, "rust".to_string())],
+            "{r:#?}"
+        );
     }
 
     #[test]
@@ -303,7 +368,10 @@ mod tests {
             ],
             "{r:#?}"
         );
-        assert_eq!(r.iter().filter(|r| r.severity == Severity::Warning).count(), 1);
+        assert_eq!(
+            r.iter().filter(|r| r.severity == Severity::Warning).count(),
+            1
+        );
         assert_eq!(r[0].section, "boot");
         assert_eq!(r[1].section, "rust");
     }

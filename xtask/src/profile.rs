@@ -58,10 +58,19 @@ fn cut(s: &str, n: usize) -> String {
 }
 
 /// `title:` then the first `n` rows of the C and the Rust report side by side.
-fn two_columns(out: &mut String, title: &str, c: &Report, r: &Report, n: usize) -> std::fmt::Result {
+fn two_columns(
+    out: &mut String,
+    title: &str,
+    c: &Report,
+    r: &Report,
+    n: usize,
+) -> std::fmt::Result {
     writeln!(out, "\n{title}:")?;
     let cell = |v: &Report, i: usize| {
-        v.rows.get(i).map(|(p, s)| format!("{p:6.2}%  {}", cut(s, 48))).unwrap_or_default()
+        v.rows
+            .get(i)
+            .map(|(p, s)| format!("{p:6.2}%  {}", cut(s, 48)))
+            .unwrap_or_default()
     };
     for i in 0..c.rows.len().max(r.rows.len()).min(n) {
         writeln!(out, "{:<58}  {}", cell(c, i), cell(r, i))?;
@@ -72,11 +81,18 @@ fn two_columns(out: &mut String, title: &str, c: &Report, r: &Report, n: usize) 
 /// The `kind` rows of a run's CSV as "device/memory pages size: median µs per call".
 fn timings(csv: &str, kind: &str) -> Vec<String> {
     let mut lines = csv.lines();
-    let Some(head) = lines.next() else { return Vec::new() };
+    let Some(head) = lines.next() else {
+        return Vec::new();
+    };
     let col = |n: &str| head.split(',').position(|h| h == n);
-    let (Some(k), Some(m), Some(p), Some(sz), Some(med), Some(st)) =
-        (col("kind"), col("memory"), col("pages"), col("size_bytes"), col("median_s"), col("status"))
-    else {
+    let (Some(k), Some(m), Some(p), Some(sz), Some(med), Some(st)) = (
+        col("kind"),
+        col("memory"),
+        col("pages"),
+        col("size_bytes"),
+        col("median_s"),
+        col("status"),
+    ) else {
         return Vec::new();
     };
     lines
@@ -89,7 +105,10 @@ fn timings(csv: &str, kind: &str) -> Vec<String> {
                 f.get(m).unwrap_or(&""),
                 f.get(p).unwrap_or(&""),
                 f.get(sz).unwrap_or(&""),
-                med.map_or_else(|| f.get(st).unwrap_or(&"").to_string(), |v| format!("{:.1} µs per call", v * 1e6))
+                med.map_or_else(
+                    || f.get(st).unwrap_or(&"").to_string(),
+                    |v| format!("{:.1} µs per call", v * 1e6)
+                )
             )
         })
         .collect()
@@ -99,7 +118,10 @@ fn timings(csv: &str, kind: &str) -> Vec<String> {
 /// `.perf-dso.txt` and `.csv`).
 pub fn side_by_side(dir: &Path, kind: &str) -> Result<String> {
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
-    let (c, r) = (parse(&read(&format!("c.{kind}.perf.txt"))), parse(&read(&format!("rust.{kind}.perf.txt"))));
+    let (c, r) = (
+        parse(&read(&format!("c.{kind}.perf.txt"))),
+        parse(&read(&format!("rust.{kind}.perf.txt"))),
+    );
     let (cd, rd) = (
         parse(&read(&format!("c.{kind}.perf-dso.txt"))),
         parse(&read(&format!("rust.{kind}.perf-dso.txt"))),
@@ -110,9 +132,17 @@ pub fn side_by_side(dir: &Path, kind: &str) -> Result<String> {
         "== perf profile of the timed {kind} operations only (cpu-clock at 1 kHz, hmm-bench's \
          own threads, events enabled around each timed call)\n"
     )?;
-    let (ct, rt) = (timings(&read(&format!("c.{kind}.csv")), kind), timings(&read(&format!("rust.{kind}.csv")), kind));
+    let (ct, rt) = (
+        timings(&read(&format!("c.{kind}.csv")), kind),
+        timings(&read(&format!("rust.{kind}.csv")), kind),
+    );
     for i in 0..ct.len().max(rt.len()) {
-        writeln!(out, "{:<58}  {}", ct.get(i).map_or("", |s| s), rt.get(i).map_or("", |s| s))?;
+        writeln!(
+            out,
+            "{:<58}  {}",
+            ct.get(i).map_or("", |s| s),
+            rt.get(i).map_or("", |s| s)
+        )?;
     }
     let c_head = format!("C driver: {}", c.samples);
     writeln!(out, "{c_head:<58}  Rust module: {}", r.samples)?;
@@ -121,7 +151,13 @@ pub fn side_by_side(dir: &Path, kind: &str) -> Result<String> {
         parse(&read(&format!("c.{kind}.perf-mod.txt"))),
         parse(&read(&format!("rust.{kind}.perf-mod.txt"))),
     );
-    two_columns(&mut out, "the driver's own functions (top 12, % of the whole profile)", &cm, &rm, 12)?;
+    two_columns(
+        &mut out,
+        "the driver's own functions (top 12, % of the whole profile)",
+        &cm,
+        &rm,
+        12,
+    )?;
     two_columns(&mut out, "by symbol (top 30)", &c, &r, 30)?;
     Ok(out)
 }

@@ -16,21 +16,35 @@ impl Stage {
     pub fn start(name: impl Into<String>) -> Self {
         let name = name.into();
         eprintln!("==> {name}");
-        Stage { name, start: Instant::now() }
+        Stage {
+            name,
+            start: Instant::now(),
+        }
     }
 
     /// End the stage (prints its elapsed time).
     pub fn done(self) {
-        eprintln!("    {} done in {:.1}s", self.name, self.start.elapsed().as_secs_f64());
+        eprintln!(
+            "    {} done in {:.1}s",
+            self.name,
+            self.start.elapsed().as_secs_f64()
+        );
     }
 }
 
 /// Run `cmd` with stdout and stderr appended to `log`; on failure, show the log's tail.
 pub fn run_logged(cmd: &mut Command, log: &Path) -> Result<()> {
-    let out = File::options().create(true).append(true).open(log)
+    let out = File::options()
+        .create(true)
+        .append(true)
+        .open(log)
         .with_context(|| format!("open log {}", log.display()))?;
     let err = out.try_clone()?;
-    let status = cmd.stdin(Stdio::null()).stdout(out).stderr(err).status()
+    let status = cmd
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .status()
         .with_context(|| format!("spawn {:?}", cmd.get_program()))?;
     if !status.success() {
         let text = std::fs::read_to_string(log).unwrap_or_default();
@@ -38,7 +52,11 @@ pub fn run_logged(cmd: &mut Command, log: &Path) -> Result<()> {
         for l in tail.iter().rev() {
             eprintln!("    | {l}");
         }
-        bail!("{:?} failed ({status}); full log: {}", cmd.get_program(), log.display());
+        bail!(
+            "{:?} failed ({status}); full log: {}",
+            cmd.get_program(),
+            log.display()
+        );
     }
     Ok(())
 }

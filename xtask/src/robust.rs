@@ -56,13 +56,15 @@ fn build_robust(log: &Path) -> Result<PathBuf> {
     crate::suite::build_release_bin("hmm-robust", "hmm-robust", log)
 }
 
-
 /// `key=value` lines of a summary file.
 fn summary(path: &Path) -> BTreeMap<String, String> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
-        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .filter_map(|l| {
+            l.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
         .collect()
 }
 
@@ -77,7 +79,9 @@ fn field<'a>(line: &'a str, name: &str) -> &'a str {
 fn reports_by_driver(console: &Path) -> BTreeMap<String, Vec<(usize, String)>> {
     let mut by: BTreeMap<String, Vec<(usize, String)>> = BTreeMap::new();
     for r in logscan::scan_file(console) {
-        by.entry(r.section.clone()).or_default().push((r.line, format!("{}: {}", r.kind, r.headline)));
+        by.entry(r.section.clone())
+            .or_default()
+            .push((r.line, format!("{}: {}", r.kind, r.headline)));
     }
     by
 }
@@ -87,14 +91,24 @@ fn judge(s: &BTreeMap<String, String>, reports: usize) -> Vec<String> {
     let mut fails = Vec::new();
     let get = |k: &str| s.get(k).map(String::as_str).unwrap_or("");
     if get("load") != "ok" {
-        fails.push(format!("load: {}", if get("load").is_empty() { "not attempted" } else { get("load") }));
+        fails.push(format!(
+            "load: {}",
+            if get("load").is_empty() {
+                "not attempted"
+            } else {
+                get("load")
+            }
+        ));
         return fails;
     }
     if get("fuzz_rc") != "0" {
         fails.push(format!("fuzz exit code {}", get("fuzz_rc")));
     }
     if s.contains_key("repro_rc") && get("repro_rc") != "0" {
-        fails.push(format!("repro check-exclusive-huge exit code {}", get("repro_rc")));
+        fails.push(format!(
+            "repro check-exclusive-huge exit code {}",
+            get("repro_rc")
+        ));
     }
     if get("stress_rc") != "0" {
         fails.push(format!("stress exit code {}", get("stress_rc")));
@@ -107,7 +121,10 @@ fn judge(s: &BTreeMap<String, String>, reports: usize) -> Vec<String> {
         ("life_release", "ok"),
     ] {
         if get(k) != want {
-            fails.push(format!("{k}={}", if get(k).is_empty() { "missing" } else { get(k) }));
+            fails.push(format!(
+                "{k}={}",
+                if get(k).is_empty() { "missing" } else { get(k) }
+            ));
         }
     }
     if !matches!(get("life_pages_closed"), "unloaded" | "refused") {
@@ -130,7 +147,9 @@ fn judge(s: &BTreeMap<String, String>, reports: usize) -> Vec<String> {
 pub fn run(o: RobustOpts) -> Result<i32> {
     let base = crate::lab::prepare(o.profile)?;
     let (c_ko, rust_ko, rust_why) = crate::lab::both_drivers(&base, o.c_only)?;
-    let crate::lab::Base { root, vng, kernel, .. } = base;
+    let crate::lab::Base {
+        root, vng, kernel, ..
+    } = base;
     if rust_ko.is_none() {
         eprintln!("==> Rust module NOT available ({rust_why}): the C driver alone");
     }
@@ -138,67 +157,88 @@ pub fn run(o: RobustOpts) -> Result<i32> {
     let kvm = vm::accel(&vng, &kernel.src, &root)?;
     let accel = if kvm { "kvm" } else { "tcg" };
     let seed = o.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() % 1_000_000).unwrap_or(1)
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() % 1_000_000)
+            .unwrap_or(1)
     });
-    let step = o.step_timeout.unwrap_or(if o.profile == Profile::Debug { 3000 } else { 1200 });
+    let step = o.step_timeout.unwrap_or(if o.profile == Profile::Debug {
+        3000
+    } else {
+        1200
+    });
     let timeout = o.timeout.unwrap_or(4 * step + 600);
-    let dir = cache::workspace().join("target/lab/robust").join(cache::timestamp());
+    let dir = cache::workspace()
+        .join("target/lab/robust")
+        .join(cache::timestamp());
     std::fs::create_dir_all(&dir)?;
     // One boot for both drivers; when the C driver gets stuck in the kernel (the boot cannot
     // go on), a second boot for the Rust module.
-    let boot = |c: Option<&Path>, rust: Option<&Path>, vmdir: PathBuf| -> Result<(vm::VmResult, String)> {
-        let cmd: Vec<String> = vec![
-            "bash".into(),
-            cache::xtask_dir().join("scripts/robust-guest.sh").display().to_string(),
-            dir.display().to_string(),
-            bin.display().to_string(),
-            c.map(|p| p.display().to_string()).unwrap_or_default(),
-            rust.map(|p| p.display().to_string()).unwrap_or_default(),
-            seed.to_string(),
-            o.requests.to_string(),
-            o.seconds.to_string(),
-            o.threads.to_string(),
-            step.to_string(),
-            o.cycles.to_string(),
-        ];
-        eprintln!(
-            "==> boot 7.3.4 ({}, {}, no driver; robust-guest.sh runs {}), seed {seed}, dir {}",
-            kernel.profile.name(),
-            accel.to_uppercase(),
-            match (c.is_some(), rust.is_some()) {
-                (true, true) => "C then Rust",
-                (true, false) => "C",
-                _ => "Rust",
-            },
-            dir.display()
-        );
-        let run = VmRun {
-            vng: &vng,
-            tree: &kernel.src,
-            kvm,
-            dir: vmdir,
-            ko: None,
-            modargs: String::new(),
-            thp: "madvise".into(),
-            hugepages: 64,
-            cmd,
-            timeout: Duration::from_secs(timeout),
-            stream: true,
-            private_tmp: true,
-            cpus: crate::vm::CPUS,
-            icount: false,
+    let boot =
+        |c: Option<&Path>, rust: Option<&Path>, vmdir: PathBuf| -> Result<(vm::VmResult, String)> {
+            let cmd: Vec<String> = vec![
+                "bash".into(),
+                cache::xtask_dir()
+                    .join("scripts/robust-guest.sh")
+                    .display()
+                    .to_string(),
+                dir.display().to_string(),
+                bin.display().to_string(),
+                c.map(|p| p.display().to_string()).unwrap_or_default(),
+                rust.map(|p| p.display().to_string()).unwrap_or_default(),
+                seed.to_string(),
+                o.requests.to_string(),
+                o.seconds.to_string(),
+                o.threads.to_string(),
+                step.to_string(),
+                o.cycles.to_string(),
+            ];
+            eprintln!(
+                "==> boot 7.3.4 ({}, {}, no driver; robust-guest.sh runs {}), seed {seed}, dir {}",
+                kernel.profile.name(),
+                accel.to_uppercase(),
+                match (c.is_some(), rust.is_some()) {
+                    (true, true) => "C then Rust",
+                    (true, false) => "C",
+                    _ => "Rust",
+                },
+                dir.display()
+            );
+            let run = VmRun {
+                vng: &vng,
+                tree: &kernel.src,
+                kvm,
+                dir: vmdir,
+                ko: None,
+                modargs: String::new(),
+                thp: "madvise".into(),
+                hugepages: 64,
+                cmd,
+                timeout: Duration::from_secs(timeout),
+                stream: true,
+                private_tmp: true,
+                cpus: crate::vm::CPUS,
+                icount: false,
+            };
+            let r = run.run()?;
+            eprintln!(
+                "    guest ran {:.1}s; console log: {}",
+                r.elapsed.as_secs_f64(),
+                r.console.display()
+            );
+            let problem = match (r.rc, r.timed_out) {
+                (_, true) => format!("the guest did not finish within {timeout} s (killed)"),
+                (None, false) => "the guest gave no exit code (crash or early exit)".into(),
+                (Some(c), false) if c != 0 => format!("the guest script exited {c}"),
+                _ => String::new(),
+            };
+            Ok((r, problem))
         };
-        let r = run.run()?;
-        eprintln!("    guest ran {:.1}s; console log: {}", r.elapsed.as_secs_f64(), r.console.display());
-        let problem = match (r.rc, r.timed_out) {
-            (_, true) => format!("the guest did not finish within {timeout} s (killed)"),
-            (None, false) => "the guest gave no exit code (crash or early exit)".into(),
-            (Some(c), false) if c != 0 => format!("the guest script exited {c}"),
-            _ => String::new(),
-        };
-        Ok((r, problem))
+    let c_arg = if o.rust_only {
+        None
+    } else {
+        Some(c_ko.as_path())
     };
-    let c_arg = if o.rust_only { None } else { Some(c_ko.as_path()) };
     let (r, mut guest_problem) = boot(c_arg, rust_ko.as_deref(), dir.clone())?;
     let mut by = reports_by_driver(&r.console);
     let mut consoles = vec![r.console.clone()];
@@ -232,7 +272,18 @@ pub fn run(o: RobustOpts) -> Result<i32> {
     );
     text.push_str(&format!(
         "{:<8} {:>9} {:>7} {:>8} {:>6} {:>9} {:>8} {:>10} {:>8} {:>6}  {:<58} {:>7}\n",
-        "driver", "requests", "fuzz", "mism", "stress", "ops", "requests", "pages_ver", "mism", "undecl", "lifecycle (fd/mmap/pages open/closed/verify/cycles/release)", "reports"
+        "driver",
+        "requests",
+        "fuzz",
+        "mism",
+        "stress",
+        "ops",
+        "requests",
+        "pages_ver",
+        "mism",
+        "undecl",
+        "lifecycle (fd/mmap/pages open/closed/verify/cycles/release)",
+        "reports"
     ));
     let mut details = String::new();
     for (label, what) in &drivers {
@@ -240,15 +291,21 @@ pub fn run(o: RobustOpts) -> Result<i32> {
         let fl = s.get("fuzz_line").cloned().unwrap_or_default();
         let sl = s.get("stress_line").cloned().unwrap_or_default();
         let reps = by.get(*label).cloned().unwrap_or_default();
-        let num = |a: &str, b: &str| -> u64 { a.parse::<u64>().unwrap_or(0) + b.parse::<u64>().unwrap_or(0) };
+        let num = |a: &str, b: &str| -> u64 {
+            a.parse::<u64>().unwrap_or(0) + b.parse::<u64>().unwrap_or(0)
+        };
         let pages = num(field(&fl, "pages_verified"), field(&sl, "pages_verified"));
         let life = format!(
             "{}/{}/{}/{}/{}/{}/{}",
             s.get("life_fd").map(String::as_str).unwrap_or("-"),
             s.get("life_mmap").map(String::as_str).unwrap_or("-"),
             s.get("life_pages_open").map(String::as_str).unwrap_or("-"),
-            s.get("life_pages_closed").map(String::as_str).unwrap_or("-"),
-            s.get("life_pages_verify").map(String::as_str).unwrap_or("-"),
+            s.get("life_pages_closed")
+                .map(String::as_str)
+                .unwrap_or("-"),
+            s.get("life_pages_verify")
+                .map(String::as_str)
+                .unwrap_or("-"),
             s.get("life_cycles").map(String::as_str).unwrap_or("-"),
             s.get("life_release").map(String::as_str).unwrap_or("-"),
         );
@@ -268,12 +325,26 @@ pub fn run(o: RobustOpts) -> Result<i32> {
             reps.len()
         ));
         let fails = judge(&s, reps.len());
-        details.push_str(&format!("\n{what}: {}\n", if fails.is_empty() { "PASS".to_string() } else { format!("FAIL: {}", fails.join("; ")) }));
+        details.push_str(&format!(
+            "\n{what}: {}\n",
+            if fails.is_empty() {
+                "PASS".to_string()
+            } else {
+                format!("FAIL: {}", fails.join("; "))
+            }
+        ));
         details.push_str(&format!("  fuzz:   {fl}\n  stress: {sl}\n"));
-        details.push_str(&format!("  release under load: {}\n", s.get("release_line").map(String::as_str).unwrap_or("-")));
+        details.push_str(&format!(
+            "  release under load: {}\n",
+            s.get("release_line").map(String::as_str).unwrap_or("-")
+        ));
         details.push_str(&format!("  fuzz errnos: {}\n", field(&fl, "errnos")));
-        details.push_str(&format!("  stress errnos: {}, close-while-busy: {}, forked child: {}\n",
-            field(&sl, "errnos"), field(&sl, "busy_closes"), field(&sl, "child")));
+        details.push_str(&format!(
+            "  stress errnos: {}, close-while-busy: {}, forked child: {}\n",
+            field(&sl, "errnos"),
+            field(&sl, "busy_closes"),
+            field(&sl, "child")
+        ));
         for (n, l) in reps.iter().take(12) {
             details.push_str(&format!("  kernel report, console line {n}: {l}\n"));
         }
@@ -290,7 +361,10 @@ pub fn run(o: RobustOpts) -> Result<i32> {
         }
     }
     if let Some(b) = by.get("boot") {
-        details.push_str(&format!("\nkernel reports before any driver section: {}\n", b.len()));
+        details.push_str(&format!(
+            "\nkernel reports before any driver section: {}\n",
+            b.len()
+        ));
         for (n, l) in b.iter().take(5) {
             details.push_str(&format!("  console line {n}: {l}\n"));
         }
@@ -302,13 +376,24 @@ pub fn run(o: RobustOpts) -> Result<i32> {
         }
     }
     if !guest_problem.is_empty() {
-        details.push_str(&format!("\n{guest_problem}; see {}\n", consoles.iter().map(|c| c.display().to_string()).collect::<Vec<_>>().join(", ")));
+        details.push_str(&format!(
+            "\n{guest_problem}; see {}\n",
+            consoles
+                .iter()
+                .map(|c| c.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
         code = if code == 0 { 125 } else { code };
     }
     text.push_str(&details);
     text.push_str(&format!(
         "\nconsole: {}\nlogs: {}\n",
-        consoles.iter().map(|c| c.display().to_string()).collect::<Vec<_>>().join(", "),
+        consoles
+            .iter()
+            .map(|c| c.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
         dir.display()
     ));
     std::fs::write(dir.join("table.txt"), &text)?;

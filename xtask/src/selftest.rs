@@ -13,10 +13,17 @@ pub fn build(ch: &Chroot, k: &Kernel) -> Result<PathBuf> {
         return Ok(bin);
     }
     let log = k.dir.join("selftest.log");
-    let stage = Stage::start(format!("upstream C hmm-tests (static), log: {}", log.display()));
+    let stage = Stage::start(format!(
+        "upstream C hmm-tests (static), log: {}",
+        log.display()
+    ));
     let scripts = crate::cache::xtask_dir().join("scripts");
-    chroot::run(ch, &[(&k.dir, "/build"), (&scripts, "/scripts")],
-        &["bash", "/scripts/selftest.sh", "/build/hmm-tests-c"], &log)?;
+    chroot::run(
+        ch,
+        &[(&k.dir, "/build"), (&scripts, "/scripts")],
+        &["bash", "/scripts/selftest.sh", "/build/hmm-tests-c"],
+        &log,
+    )?;
     stage.done();
     Ok(bin)
 }

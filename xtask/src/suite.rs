@@ -39,9 +39,16 @@ pub fn build_release_bin(package: &str, bin: &str, log: &Path) -> Result<PathBuf
 pub fn list(bin: &Path, args: &[String]) -> Result<Vec<String>> {
     let out = Command::new(bin).arg("--list").args(args).output()?;
     if !out.status.success() {
-        bail!("{} --list failed: {}", bin.display(), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "{} --list failed: {}",
+            bin.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    let names: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
     if names.is_empty() {
         bail!("the suite options {args:?} select no case");
     }
@@ -55,7 +62,15 @@ pub fn build_lib_tests(log: &Path) -> Result<Vec<PathBuf>> {
     let stage = Stage::start("hmm-dmirror tests: cargo test --no-run");
     let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(&ws)
-        .args(["test", "--quiet", "-p", "hmm-dmirror", "--tests", "--no-run", "--message-format=json"])
+        .args([
+            "test",
+            "--quiet",
+            "-p",
+            "hmm-dmirror",
+            "--tests",
+            "--no-run",
+            "--message-format=json",
+        ])
         .stderr(std::fs::File::create(log)?)
         .output()?;
     if !out.status.success() {

@@ -23,7 +23,9 @@ pub fn parse(text: &str) -> Vec<(String, Outcome)> {
             continue;
         };
         // "N name[ # SKIP reason]"
-        let Some((_, rest)) = rest.split_once(' ') else { continue };
+        let Some((_, rest)) = rest.split_once(' ') else {
+            continue;
+        };
         let (name, directive) = match rest.split_once(" # ") {
             Some((n, d)) => (n.trim(), Some(d.trim())),
             None => (rest.trim(), None),
@@ -42,7 +44,11 @@ pub fn parse(text: &str) -> Vec<(String, Outcome)> {
 
 /// The plan line's count (`1..N`), if the output has one.
 pub fn plan(text: &str) -> Option<usize> {
-    text.lines().find_map(|l| l.trim().strip_prefix("1..").and_then(|n| n.trim().parse().ok()))
+    text.lines().find_map(|l| {
+        l.trim()
+            .strip_prefix("1..")
+            .and_then(|n| n.trim().parse().ok())
+    })
 }
 
 #[cfg(test)]
@@ -58,9 +64,15 @@ mod tests {
                  # Totals: pass:1 fail:1 xfail:0 xpass:0 skip:1 error:0\n";
         let r = parse(t);
         assert_eq!(r.len(), 3);
-        assert_eq!(r[0], ("hmm.hmm_device_private.open_close".into(), Outcome::Pass));
+        assert_eq!(
+            r[0],
+            ("hmm.hmm_device_private.open_close".into(), Outcome::Pass)
+        );
         assert_eq!(r[1].1, Outcome::Fail);
-        assert_eq!(r[2].1, Outcome::Skip("DEVICE_COHERENT not available".into()));
+        assert_eq!(
+            r[2].1,
+            Outcome::Skip("DEVICE_COHERENT not available".into())
+        );
     }
 
     #[test]

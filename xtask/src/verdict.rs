@@ -36,14 +36,15 @@ pub fn reports(reports: &[Report], known: &Known, console: &Path) -> usize {
         }
     }
     if !bad.is_empty() {
-        println!("lab: {} kernel report(s) in {}:", bad.len(), console.display());
+        println!(
+            "lab: {} kernel report(s) in {}:",
+            bad.len(),
+            console.display()
+        );
         for r in bad.iter().take(10) {
             println!(
                 "lab: KERNEL REPORT ({}, {:?}, {} part of the console) at console line {}:",
-                r.kind,
-                r.severity,
-                r.section,
-                r.line
+                r.kind, r.severity, r.section, r.line
             );
             for l in r.text.iter().take(8) {
                 println!("    {l}");
@@ -103,23 +104,43 @@ pub fn suite(run: &SuiteRun, known: &Known, unexcused_reports: usize) -> i32 {
         }
     }
     for k in &known.not_run {
-        println!("lab: NOT RUN {} (skipped by name, listed not-run): {}", k.case, k.reason);
+        println!(
+            "lab: NOT RUN {} (skipped by name, listed not-run): {}",
+            k.case, k.reason
+        );
     }
     for k in &known.failures {
-        if !run.results.iter().any(|(n, o)| *n == k.case && *o == Outcome::Fail) {
+        if !run
+            .results
+            .iter()
+            .any(|(n, o)| *n == k.case && *o == Outcome::Fail)
+        {
             println!("lab: listed as known failure but did not fail: {} (update xtask/known-failures.txt)", k.case);
         }
     }
     let ran = run.results.len();
     if let Some(planned) = run.planned {
-        let missing: Vec<&String> = planned.iter().filter(|p| !run.results.iter().any(|(n, _)| n == *p)).collect();
+        let missing: Vec<&String> = planned
+            .iter()
+            .filter(|p| !run.results.iter().any(|(n, _)| n == *p))
+            .collect();
         if !missing.is_empty() {
-            println!("lab: {} planned case(s) never reported, first: {}", missing.len(), missing[0]);
-            problems.push(format!("{} of {} planned cases never reported", missing.len(), planned.len()));
+            println!(
+                "lab: {} planned case(s) never reported, first: {}",
+                missing.len(),
+                missing[0]
+            );
+            problems.push(format!(
+                "{} of {} planned cases never reported",
+                missing.len(),
+                planned.len()
+            ));
         }
     }
     match run.tap_plan {
-        Some(n) if n != ran => problems.push(format!("the TAP plan says {n} cases, {ran} reported")),
+        Some(n) if n != ran => {
+            problems.push(format!("the TAP plan says {n} cases, {ran} reported"))
+        }
         Some(_) => {}
         None => problems.push("the suite printed no TAP plan".into()),
     }
@@ -134,7 +155,9 @@ pub fn suite(run: &SuiteRun, known: &Known, unexcused_reports: usize) -> i32 {
         4 => problems.push("the suite skipped every case (exit 4)".into()),
         124 => problems.push("timeout: the guest was killed".into()),
         125 => problems.push("the guest gave no exit code (crash or early exit)".into()),
-        c => problems.push(format!("exit code {c} (driver load/unload failure or a crash)")),
+        c => problems.push(format!(
+            "exit code {c} (driver load/unload failure or a crash)"
+        )),
     }
     if run.rc == 0 && fail > 0 {
         problems.push("the suite exited 0 with failed cases".into());
@@ -168,11 +191,22 @@ mod tests {
     }
 
     fn known_fail(case: &str) -> Known {
-        Known { failures: vec![KnownCase { case: case.into(), reason: "ref bug".into() }], ..Known::default() }
+        Known {
+            failures: vec![KnownCase {
+                case: case.into(),
+                reason: "ref bug".into(),
+            }],
+            ..Known::default()
+        }
     }
 
     fn run<'a>(r: &'a [(String, Outcome)], rc: i32) -> SuiteRun<'a> {
-        SuiteRun { results: r, planned: None, tap_plan: Some(r.len()), rc }
+        SuiteRun {
+            results: r,
+            planned: None,
+            tap_plan: Some(r.len()),
+            rc,
+        }
     }
 
     #[test]
@@ -193,9 +227,18 @@ mod tests {
 
     #[test]
     fn an_unlisted_skip_fails_a_listed_one_does_not() {
-        let r = res(&[("a", Outcome::Pass), ("s", Outcome::Skip("no device".into()))]);
+        let r = res(&[
+            ("a", Outcome::Pass),
+            ("s", Outcome::Skip("no device".into())),
+        ]);
         assert_eq!(suite(&run(&r, 0), &Known::default(), 0), 1);
-        let k = Known { skips: vec![KnownCase { case: "s".into(), reason: "mainline".into() }], ..Known::default() };
+        let k = Known {
+            skips: vec![KnownCase {
+                case: "s".into(),
+                reason: "mainline".into(),
+            }],
+            ..Known::default()
+        };
         assert_eq!(suite(&run(&r, 0), &k, 0), 0);
     }
 
@@ -218,7 +261,8 @@ mod tests {
     #[test]
     fn only_listed_c_warnings_are_excused() {
         let text = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/consoles/c-memremap-warn.log"),
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/consoles/c-memremap-warn.log"),
         )
         .unwrap();
         let found = crate::logscan::scan(&text);
@@ -231,7 +275,10 @@ mod tests {
             ..Known::default()
         };
         assert_eq!(reports(&found, &k, Path::new("console.log")), 0);
-        assert_eq!(reports(&found, &Known::default(), Path::new("console.log")), found.len());
+        assert_eq!(
+            reports(&found, &Known::default(), Path::new("console.log")),
+            found.len()
+        );
         let oops = crate::logscan::scan(
             &std::fs::read_to_string(
                 std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/consoles/c-oops.log"),

@@ -86,7 +86,8 @@ impl VmRun<'_> {
     /// Boot, run, and collect.
     pub fn run(&self) -> Result<VmResult> {
         std::fs::create_dir_all(&self.dir)?;
-        let params = format!(
+        let params =
+            format!(
             "KO={}\nMODARGS={}\nTHP={}\nHUGEPAGES={}\nPRIVATE_TMP={}\nWS={}\nCWD={}\nCMD=({})\n",
             shell_quote(&self.ko.as_ref().map(|p| p.display().to_string()).unwrap_or_default()),
             shell_quote(&self.modargs),
@@ -112,13 +113,24 @@ impl VmRun<'_> {
         let mut dirs = vec![bin.to_path_buf()];
         dirs.extend(std::env::split_paths(&path));
         cmd.env("PATH", std::env::join_paths(dirs)?);
-        cmd.arg("--run").arg(self.tree)
-            .args(["--memory", MEMORY, "--cpus", &self.cpus.to_string(), "--verbose"])
+        cmd.arg("--run")
+            .arg(self.tree)
+            .args([
+                "--memory",
+                MEMORY,
+                "--cpus",
+                &self.cpus.to_string(),
+                "--verbose",
+            ])
             .args(["--append", MEMMAP])
-            .arg("--rwdir").arg("/tmp")
-            .arg("--rwdir").arg(&ws)
-            .arg("--rwdir").arg(&self.dir)
-            .arg("--exec").arg(format!("bash {} {}", guest.display(), self.dir.display()));
+            .arg("--rwdir")
+            .arg("/tmp")
+            .arg("--rwdir")
+            .arg(&ws)
+            .arg("--rwdir")
+            .arg(&self.dir)
+            .arg("--exec")
+            .arg(format!("bash {} {}", guest.display(), self.dir.display()));
         if !self.kvm {
             cmd.arg("--disable-kvm");
         }
@@ -128,7 +140,10 @@ impl VmRun<'_> {
             }
             cmd.arg(format!("--qemu-opts={ICOUNT}"));
         }
-        cmd.stdin(Stdio::null()).stdout(out.try_clone()?).stderr(out).process_group(0);
+        cmd.stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .process_group(0);
         let start = Instant::now();
         let mut child = cmd.spawn().context("spawn vng")?;
         let output = self.dir.join("output");
@@ -144,7 +159,9 @@ impl VmRun<'_> {
             if start.elapsed() > self.timeout {
                 timed_out = true;
                 // Kill the whole process group (vng, qemu).
-                let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status();
+                let _ = Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{}", child.id())])
+                    .status();
                 let _ = child.wait();
                 break;
             }
@@ -153,14 +170,24 @@ impl VmRun<'_> {
         if self.stream {
             stream_new(&output, shown);
         }
-        let rc = std::fs::read_to_string(self.dir.join("rc")).ok().and_then(|s| s.trim().parse().ok());
-        Ok(VmResult { rc, timed_out, console, output, elapsed: start.elapsed() })
+        let rc = std::fs::read_to_string(self.dir.join("rc"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok());
+        Ok(VmResult {
+            rc,
+            timed_out,
+            console,
+            output,
+            elapsed: start.elapsed(),
+        })
     }
 }
 
 /// Print what was appended to `path` since `from`; returns the new offset.
 fn stream_new(path: &Path, from: u64) -> u64 {
-    let Ok(mut f) = std::fs::File::open(path) else { return from };
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return from;
+    };
     if f.seek(SeekFrom::Start(from)).is_err() {
         return from;
     }
@@ -186,7 +213,10 @@ pub fn accel(vng: &Path, tree: &Path, root: &Path) -> Result<bool> {
         return Ok(false);
     }
     let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
-    let key = cache::key([boot_id.trim().as_bytes(), tree.as_os_str().as_encoded_bytes()]);
+    let key = cache::key([
+        boot_id.trim().as_bytes(),
+        tree.as_os_str().as_encoded_bytes(),
+    ]);
     let memo = root.join(format!("accel-{key}"));
     if let Ok(s) = std::fs::read_to_string(&memo) {
         return Ok(s.trim() == "kvm");
@@ -199,7 +229,10 @@ pub fn accel(vng: &Path, tree: &Path, root: &Path) -> Result<bool> {
             vng,
             tree,
             kvm,
-            dir: root.join(format!("accel-{key}.probe-{}", if kvm { "kvm" } else { "tcg" })),
+            dir: root.join(format!(
+                "accel-{key}.probe-{}",
+                if kvm { "kvm" } else { "tcg" }
+            )),
             ko: None,
             modargs: String::new(),
             thp: "madvise".into(),
