@@ -31,7 +31,8 @@ pub struct KnownCase {
 /// A known WARN of the C reference.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KnownReport {
-    /// `FILE:LINE` of the `WARNING: … at FILE:LINE func` headline.
+    /// `FILE:LINE` of the headline (`WARNING: FILE:LINE at func…`; older kernels: `WARNING:
+    /// CPU: … at FILE:LINE func`).
     pub location: String,
     /// A function of the C driver that must be in the report's trace.
     pub function: String,
@@ -46,7 +47,10 @@ impl KnownReport {
         r.severity == Severity::Warning
             && r.kind == "WARNING"
             && r.section == "c"
-            && r.headline.contains(&format!(" at {} ", self.location))
+            && (r
+                .headline
+                .contains(&format!("WARNING: {} at ", self.location))
+                || r.headline.contains(&format!(" at {} ", self.location)))
             && r.text.iter().any(|l| l.contains(&self.function))
     }
 }

@@ -44,10 +44,9 @@ pub struct Report {
 
 /// The first line of a report: (marker, kind, severity). Order matters: the first match wins.
 const STARTS: &[(&str, &str, Severity)] = &[
-    // Plain WARN() prints "WARNING: CPU: n PID: m at file:line func". Every other "WARNING: "
-    // headline (lockdep: circular/recursive locking, inconsistent lock state, suspicious RCU
-    // usage, bad unlock balance, held lock freed …) is a lockdep-class report.
-    ("WARNING: CPU:", "WARNING", Severity::Warning),
+    // Plain WARN(): see `is_warn`. Every other "WARNING: " headline (lockdep: circular or
+    // recursive locking, inconsistent lock state, suspicious RCU usage, bad unlock balance,
+    // held lock freed …) is a lockdep-class report.
     ("WARNING: ", "lockdep", Severity::Fatal),
     ("kernel BUG at", "BUG", Severity::Fatal),
     ("BUG: KASAN:", "KASAN", Severity::Fatal),
@@ -91,8 +90,31 @@ const STARTS: &[(&str, &str, Severity)] = &[
 /// Lines after which a report is over (inclusive).
 const ENDS: &[&str] = &["---[ end trace", "---[ end Kernel panic"];
 
+/// A plain `WARN()` headline: `WARNING: mm/memremap.c:158 at memremap_pages+0x4c1/0x690,
+/// CPU#0: comm/pid` (7.x), `WARNING: CPU: 0 PID: 1 at mm/x.c:1 f+0x1/0x2` (older kernels) or,
+/// without `DEBUG_BUGVERBOSE`, `WARNING: at f+0x1/0x2, …`.
+fn is_warn(line: &str) -> bool {
+    let Some(p) = line.find("WARNING: ") else {
+        return false;
+    };
+    let rest = &line[p + 9..];
+    if rest.starts_with("CPU:") || rest.starts_with("at ") {
+        return true;
+    }
+    let Some((loc, after)) = rest.split_once(' ') else {
+        return false;
+    };
+    let file_line = loc.rsplit_once(':').is_some_and(|(f, n)| {
+        !f.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+    });
+    file_line && after.starts_with("at ")
+}
+
 /// A line that starts a report, as (kind, severity).
 fn start(line: &str) -> Option<(&'static str, Severity)> {
+    if is_warn(line) {
+        return Some(("WARNING", Severity::Warning));
+    }
     if is_rcu_stall(line) {
         return Some(("RCU stall", Severity::Fatal));
     }
@@ -205,7 +227,10 @@ pub fn scan(text: &str) -> Vec<Report> {
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
         let l = strip(raw);
-        if let Some(s) = section(l) {
+        // Sections are opened by the scripts' lines to /dev/kmsg (timestamped); the same
+        // lines also reach the console unstamped, out of order, from the command's output.
+        let stamped = l.len() != raw.trim_end().len();
+        if let Some(s) = section(l).filter(|_| stamped) {
             close(&mut open, &mut out);
             sect = s;
             continue;
@@ -309,7 +334,7 @@ mod tests {
             .all(|r| r.kind == "WARNING" && r.severity == Severity::Warning && r.section == "c"));
         assert!(r[0]
             .headline
-            .contains("at mm/memremap.c:158 memremap_pages"));
+            .contains("WARNING: mm/memremap.c:158 at memremap_pages+0x4c1/0x690, CPU#0"));
         assert!(r[0]
             .text
             .iter()
@@ -374,6 +399,20 @@ mod tests {
         );
         assert_eq!(r[0].section, "boot");
         assert_eq!(r[1].section, "rust");
+    }
+
+    #[test]
+    fn warn_headlines_of_both_formats_but_not_lockdeps() {
+        assert!(is_warn(
+            "WARNING: mm/memremap.c:158 at memremap_pages+0x4c1/0x690, CPU#0: hmm-tests/164"
+        ));
+        assert!(is_warn("WARNING: CPU: 1 PID: 5 at mm/x.c:1 f+0x1/0x2"));
+        assert!(is_warn("WARNING: at f+0x1/0x2, CPU#0: x/1"));
+        assert!(!is_warn(
+            "WARNING: possible circular locking dependency detected"
+        ));
+        assert!(!is_warn("WARNING: suspicious RCU usage"));
+        assert!(!is_warn("WARNING: bad unlock balance detected!"));
     }
 
     #[test]
