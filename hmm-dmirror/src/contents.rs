@@ -108,6 +108,34 @@ impl Mapping {
         unsafe { self.as_ptr().add(off).write_volatile(v) }
     }
 
+    /// Copies `dst.len()` bytes starting at byte `off` out of the mapping, volatile.
+    ///
+    /// # Panics
+    /// If the bytes are out of bounds, or a page is unmapped or not readable.
+    pub fn read_bytes(&self, off: usize, dst: &mut [u8]) {
+        let st = self.lock();
+        self.assert_access(&st, off, dst.len(), Prot::READ);
+        let base = self.as_ptr();
+        for (k, d) in dst.iter_mut().enumerate() {
+            // SAFETY: the whole byte range was checked above under the (still held) lock.
+            *d = unsafe { base.add(off + k).read_volatile() };
+        }
+    }
+
+    /// Copies `src` into the mapping starting at byte `off`, volatile.
+    ///
+    /// # Panics
+    /// If the bytes are out of bounds, or a page is unmapped or not writable.
+    pub fn write_bytes(&self, off: usize, src: &[u8]) {
+        let st = self.lock();
+        self.assert_access(&st, off, src.len(), Prot::WRITE);
+        let base = self.as_ptr();
+        for (k, v) in src.iter().enumerate() {
+            // SAFETY: the whole byte range was checked above under the (still held) lock.
+            unsafe { base.add(off + k).write_volatile(*v) };
+        }
+    }
+
     /// Copies `dst.len()` words starting at word `start` out of the mapping, volatile.
     ///
     /// # Panics

@@ -32,6 +32,8 @@ mod commands;
 mod contents;
 mod device;
 mod error;
+#[cfg(test)]
+mod fake;
 pub mod hugepage;
 mod ioctl;
 mod mapping;
@@ -45,7 +47,7 @@ mod tempfile;
 pub use hmm_sys as sys;
 pub use rustix::io::Errno;
 
-pub use abi::Abi;
+pub use abi::{Abi, AbiEvidence};
 pub use device::Device;
 pub use error::{errno_name, Error, Result};
 pub use hugepage::{default_huge_page_size, free_huge_pages, pmd_size};

@@ -4,8 +4,8 @@
 //! This file is the single source of these facts for the whole project. It must stay plain
 //! Rust with no `std`, no `alloc` and no crate dependencies: `hmm-sys` compiles it as a
 //! module and the kernel module (`kmod/`) includes it with `#[path]`.
-//! Contract: `shared/spec/uapi.md`; C original: Linux 7.3 `lib/test_hmm_uapi.h` plus the
-//! migrate-on-fault series (RFC PATCH 4/4).
+//! C original: Linux 7.3 `lib/test_hmm_uapi.h`, plus the migrate-on-fault series (RFC PATCH
+//! 4/4), which inserts its request at 0x03 and shifts every later number by one.
 #![allow(non_camel_case_types, dead_code)]
 
 /// The argument of every request: `struct hmm_dmirror_cmd` (40 bytes, all fields `__u64`).
