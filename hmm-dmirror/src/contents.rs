@@ -10,7 +10,7 @@
 
 use core::ops::Range;
 
-use crate::mapping::{Backing, GONE};
+use crate::mapping::{Backing, GONE, LAZY_FREE};
 use crate::{Mapping, Prot, Sharing};
 
 /// Words handled per lock acquisition by the closure-taking helpers, which never call the
@@ -276,13 +276,35 @@ impl Mapping {
         );
         let len = self.len();
         let words = self.words();
+        let ps = self.page_size();
+        let base = self.as_ptr();
+        let st = self.state_mut();
+        for (page, s) in st.iter_mut().enumerate() {
+            if *s & LAZY_FREE == 0 {
+                continue;
+            }
+            if *s & GONE != 0 || !Prot::from_bits(*s).contains(Prot::RW) {
+                continue; // the check below panics: no slice is made
+            }
+            *s &= !LAZY_FREE;
+            // A write makes a lazily freed page dirty again, so the kernel keeps it from then
+            // on (reading first keeps its byte if it was not dropped yet).
+            // SAFETY: the page is owned and mapped read-write (checked just above), and
+            // nothing else accesses it (`&mut self`).
+            unsafe {
+                let p = base.add(page * ps);
+                p.write_volatile(p.read_volatile());
+            }
+        }
         let st = self.lock();
         self.assert_access(&st, 0, len, Prot::RW);
         drop(st);
         // SAFETY: the mapping is owned, mapped read-write for `len` bytes and page aligned
-        // (checked above); it is private anonymous memory, so only this process changes it,
-        // and the slice borrows `self` mutably, so no device request (they borrow the mapping
-        // through `PageRange`), mprotect, munmap or other accessor can run while it lives.
+        // (checked above); it is private anonymous memory, so only this process changes it;
+        // no page of it is lazily freed any more (rewritten above), so the kernel keeps every
+        // page's contents; and the slice borrows `self` mutably, so no device request (they
+        // borrow the mapping through `PageRange`), mprotect, munmap or other accessor can run
+        // while it lives.
         unsafe { core::slice::from_raw_parts_mut(self.as_ptr().cast::<i32>(), words) }
     }
 }

@@ -151,6 +151,15 @@ pub enum Error {
         /// Size of the file.
         file_len: u64,
     },
+    /// `remap` would grow a mapping past the object behind it (a file's end, a device-file
+    /// mapping's pages).
+    #[error("cannot grow the mapping to {new_len} bytes: its object has {object_len}")]
+    RemapPastObject {
+        /// The length asked for.
+        new_len: usize,
+        /// Bytes of the object that can back the mapping.
+        object_len: u64,
+    },
     /// A value is not aligned as required.
     #[error("{what} {value:#x} is not a multiple of {align:#x}")]
     Misaligned {

@@ -34,6 +34,8 @@ mod device;
 mod error;
 #[cfg(test)]
 mod fake;
+#[cfg(feature = "memmap2")]
+mod foreign;
 pub mod hugepage;
 mod ioctl;
 mod mapping;
@@ -50,6 +52,8 @@ pub use rustix::io::Errno;
 pub use abi::{Abi, AbiEvidence};
 pub use device::Device;
 pub use error::{errno_name, Error, Result};
+#[cfg(feature = "memmap2")]
+pub use foreign::MmapRejected;
 pub use hugepage::{default_huge_page_size, free_huge_pages, pmd_size};
 pub use mapping::Mapping;
 pub use mirror::Mirror;
