@@ -36,10 +36,8 @@ fn lazily_freed_pages_keep_their_contents_behind_a_mut_slice() {
     m.protect(Prot::RW).unwrap();
     let s = m.as_i32_slice_mut();
     // SAFETY: as above.
-    assert_eq!(
-        unsafe { libc::madvise(s.as_mut_ptr().cast(), len, MADV_PAGEOUT) },
-        0
-    );
+    let r = unsafe { libc::madvise(s.as_mut_ptr().cast(), len, MADV_PAGEOUT) };
+    assert_eq!(r, 0);
     assert!(s.iter().all(|&v| v == 7));
 }
 
