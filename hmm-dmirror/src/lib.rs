@@ -38,6 +38,7 @@ mod fake;
 mod foreign;
 pub mod hugepage;
 mod ioctl;
+mod listing;
 mod mapping;
 mod mirror;
 mod options;
@@ -55,6 +56,7 @@ pub use error::{errno_name, Error, Result};
 #[cfg(feature = "memmap2")]
 pub use foreign::MmapRejected;
 pub use hugepage::{default_huge_page_size, free_huge_pages, pmd_size};
+pub use listing::{devices, DeviceNode, MemoryType};
 pub use mapping::Mapping;
 pub use mirror::Mirror;
 pub use options::{Advice, Prot, Sharing, Thp};

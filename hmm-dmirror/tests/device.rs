@@ -197,3 +197,19 @@ fn a_device_mapping_does_not_grow() {
     m.write_i32(m.words() - 1, 3);
     assert_eq!(m.read_i32(m.words() - 1), 3);
 }
+
+#[test]
+#[ignore = "needs /dev/hmm_dmirror0 (run in the lab with --ignored)"]
+fn the_loaded_devices_are_listed() {
+    let found = hmm_dmirror::devices().unwrap();
+    say(&format!("{found:?}"));
+    let units: Vec<u32> = found.iter().map(|d| d.unit).collect();
+    assert!(units.starts_with(&[0, 1]), "{units:?}");
+    for d in &found {
+        let dev = Device::open_if_present(d.unit)
+            .unwrap()
+            .expect("listed, so present");
+        assert_eq!(dev.memory_type(), Some(d.memory));
+    }
+    assert!(Device::open_if_present(99).unwrap().is_none());
+}
