@@ -1,17 +1,22 @@
 //! Safe userspace access to the Linux HMM test device (`/dev/hmm_dmirrorN`, `lib/test_hmm.c`,
 //! or the hmm-rs kernel module), built on `rustix`.
 //!
-//! - [`Device`]: an open device and the [`Abi`] (request numbering) it speaks; one method per
-//!   request (`commands.rs`): [`Device::read`], [`Device::write`], [`Device::migrate_to_dev`],
-//!   [`Device::migrate_on_fault_to_dev`], [`Device::migrate_to_sys`], [`Device::snapshot`],
-//!   [`Device::exclusive`], [`Device::check_exclusive`], [`Device::release`],
-//!   [`Device::set_flags`], [`Device::read_unlocked`], and the unsafe [`Device::raw`].
+//! - [`Device`]: an open device and the [`Abi`] (request numbering) its driver speaks, found
+//!   out when it is opened, never assumed (`ABI.md`): one method per request
+//!   (`commands.rs`): [`Device::read`], [`Device::write`], [`Device::write_slice`],
+//!   [`Device::migrate_to_dev`], [`Device::migrate_on_fault_to_dev`],
+//!   [`Device::migrate_to_sys`], [`Device::snapshot`], [`Device::exclusive`],
+//!   [`Device::check_exclusive`], [`Device::release`], [`Device::set_flags`],
+//!   [`Device::read_unlocked`], and the unsafe [`Device::raw`].
 //! - [`Mapping`]: owned mmap'd memory of every kind the selftests use, with mm operations and
-//!   volatile content access; [`PageRange`]: the pages a request targets.
-//! - [`Mirror`]: the host buffer a request copies to or from; [`Snapshot`]/[`PageState`]: a
-//!   decoded SNAPSHOT.
+//!   volatile content access; [`PageRange`]: the pages a request targets, of a mapping or of
+//!   memory the caller borrows ([`PageRange::from_slice`]).
+//! - Host buffers are byte slices; [`Mirror`] is an aligned one with `i32` views;
+//!   [`Snapshot`]/[`PageState`]: a decoded SNAPSHOT.
 //! - [`Error`]: typed argument errors (raised before any syscall) and syscall errors with
 //!   their errno and request name.
+//!
+//! Feature `memmap2`: `Mapping: TryFrom<memmap2::MmapMut>`.
 //!
 //! ```no_run
 //! use hmm_dmirror::{Device, Mapping, Mirror};
