@@ -25,9 +25,9 @@ pub(crate) const LAZY_FREE: u8 = 0x40;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Backing {
     Anon,
-    /// A file of this many bytes (mapped from offset 0).
+    /// A file; `avail` is how many of its bytes lie from the mapping's start to its end.
     File {
-        file_len: u64,
+        avail: u64,
     },
     Hugetlb,
     /// The device file: the driver inserts the pages at mmap time, no more.
@@ -192,9 +192,7 @@ impl Mapping {
             len,
             prot,
             sharing,
-            Backing::File {
-                file_len: file.len(),
-            },
+            Backing::File { avail: file.len() },
         ))
     }
 

@@ -94,3 +94,21 @@ fn huge_mirrors_are_errors_not_aborts() {
 fn mirror_new_of_64_tib_panics_instead_of_aborting() {
     let _ = Mirror::new(1 << 46);
 }
+
+/// The second half of a split file mapping starts inside the file: it may grow only to the
+/// file's end from there.
+#[test]
+fn remap_of_a_split_file_mapping_counts_from_its_offset() {
+    let f = TempFile::new(4 * ps() as u64).unwrap();
+    let mut m = Mapping::file(&f, 4 * ps(), Prot::RW, Sharing::Shared).unwrap();
+    let mut tail = m.split_off(2).unwrap();
+    tail.remap(ps(), true).unwrap();
+    let err = tail.remap(3 * ps(), true).unwrap_err();
+    assert!(
+        matches!(err, Error::RemapPastObject { object_len, .. } if object_len == 2 * ps() as u64),
+        "{err:?}"
+    );
+    tail.remap(2 * ps(), true).unwrap();
+    tail.write_i32(tail.words() - 1, 4);
+    assert_eq!(tail.read_i32(tail.words() - 1), 4);
+}

@@ -112,13 +112,20 @@ impl Mapping {
         }
         let tail = self.state_mut().split_off(at);
         let page_size = self.page_size;
+        let backing = match self.backing {
+            // The tail starts `at` pages further into the file.
+            Backing::File { avail } => Backing::File {
+                avail: avail.saturating_sub((at * page_size) as u64),
+            },
+            other => other,
+        };
         self.len = at * page_size;
         Ok(Mapping {
             ptr: self.ptr.wrapping_add(at * page_size),
             len: (npages - at) * page_size,
             page_size,
             sharing: self.sharing,
-            backing: self.backing,
+            backing,
             state: Mutex::new(tail),
         })
     }
@@ -135,7 +142,7 @@ impl Mapping {
         let new_pages = check_len(new_len, self.page_size)?;
         let object_len = match self.backing() {
             Backing::Anon | Backing::Hugetlb => None,
-            Backing::File { file_len } => Some(file_len),
+            Backing::File { avail } => Some(avail),
             Backing::Device | Backing::Foreign => Some(self.len as u64),
         };
         if let Some(object_len) = object_len {
