@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The HMM test device ABI: `struct hmm_dmirror_cmd`, request numbers and constants.
 //!
 //! This file is the single source of these facts for the whole project. It must stay plain
@@ -182,7 +182,8 @@ impl core::fmt::Display for Request {
 /// A request numbering: which ioctl number each [`Request`] has.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Numbering {
-    /// The migrate-on-fault series ([`patched`]); the project default.
+    /// The migrate-on-fault series ([`patched`]); our module's default. (`Default` gives
+    /// this value; a program must still find out what its driver speaks.)
     #[default]
     Patched,
     /// Stock Linux 7.3 ([`mainline`]), without migrate-on-fault.
