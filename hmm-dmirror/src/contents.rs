@@ -10,7 +10,7 @@
 
 use core::ops::Range;
 
-use crate::mapping::{Backing, GONE};
+use crate::mapping::{Backing, GONE, LAZY_FREE};
 use crate::{Mapping, Prot, Sharing};
 
 /// Words handled per lock acquisition by the closure-taking helpers, which never call the
@@ -106,6 +106,34 @@ impl Mapping {
         self.assert_access(&st, off, 1, Prot::WRITE);
         // SAFETY: checked above under the lock: in bounds, owned, writable.
         unsafe { self.as_ptr().add(off).write_volatile(v) }
+    }
+
+    /// Copies `dst.len()` bytes starting at byte `off` out of the mapping, volatile.
+    ///
+    /// # Panics
+    /// If the bytes are out of bounds, or a page is unmapped or not readable.
+    pub fn read_bytes(&self, off: usize, dst: &mut [u8]) {
+        let st = self.lock();
+        self.assert_access(&st, off, dst.len(), Prot::READ);
+        let base = self.as_ptr();
+        for (k, d) in dst.iter_mut().enumerate() {
+            // SAFETY: the whole byte range was checked above under the (still held) lock.
+            *d = unsafe { base.add(off + k).read_volatile() };
+        }
+    }
+
+    /// Copies `src` into the mapping starting at byte `off`, volatile.
+    ///
+    /// # Panics
+    /// If the bytes are out of bounds, or a page is unmapped or not writable.
+    pub fn write_bytes(&self, off: usize, src: &[u8]) {
+        let st = self.lock();
+        self.assert_access(&st, off, src.len(), Prot::WRITE);
+        let base = self.as_ptr();
+        for (k, v) in src.iter().enumerate() {
+            // SAFETY: the whole byte range was checked above under the (still held) lock.
+            unsafe { base.add(off + k).write_volatile(*v) };
+        }
     }
 
     /// Copies `dst.len()` words starting at word `start` out of the mapping, volatile.
@@ -248,13 +276,35 @@ impl Mapping {
         );
         let len = self.len();
         let words = self.words();
+        let ps = self.page_size();
+        let base = self.as_ptr();
+        let st = self.state_mut();
+        for (page, s) in st.iter_mut().enumerate() {
+            if *s & LAZY_FREE == 0 {
+                continue;
+            }
+            if *s & GONE != 0 || !Prot::from_bits(*s).contains(Prot::RW) {
+                continue; // the check below panics: no slice is made
+            }
+            *s &= !LAZY_FREE;
+            // A write makes a lazily freed page dirty again, so the kernel keeps it from then
+            // on (reading first keeps its byte if it was not dropped yet).
+            // SAFETY: the page is owned and mapped read-write (checked just above), and
+            // nothing else accesses it (`&mut self`).
+            unsafe {
+                let p = base.add(page * ps);
+                p.write_volatile(p.read_volatile());
+            }
+        }
         let st = self.lock();
         self.assert_access(&st, 0, len, Prot::RW);
         drop(st);
         // SAFETY: the mapping is owned, mapped read-write for `len` bytes and page aligned
-        // (checked above); it is private anonymous memory, so only this process changes it,
-        // and the slice borrows `self` mutably, so no device request (they borrow the mapping
-        // through `PageRange`), mprotect, munmap or other accessor can run while it lives.
+        // (checked above); it is private anonymous memory, so only this process changes it;
+        // no page of it is lazily freed any more (rewritten above), so the kernel keeps every
+        // page's contents; and the slice borrows `self` mutably, so no device request (they
+        // borrow the mapping through `PageRange`), mprotect, munmap or other accessor can run
+        // while it lives.
         unsafe { core::slice::from_raw_parts_mut(self.as_ptr().cast::<i32>(), words) }
     }
 }

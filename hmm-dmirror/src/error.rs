@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use rustix::io::Errno;
 
-use crate::{Abi, Request};
+use crate::{Abi, AbiEvidence, Request};
 
 /// The result type of the crate.
 pub type Result<T, E = Error> = core::result::Result<T, E>;
@@ -52,6 +52,43 @@ pub enum Error {
         /// The ABI of the device.
         abi: Abi,
     },
+    /// The ABI asked for (in code or with `HMM_DMIRROR_ABI`) is not the one the driver
+    /// speaks; nothing but the probe was sent.
+    #[error(
+        "{}: the driver speaks the {detected} ABI ({evidence}), not the {requested} ABI asked for",
+        path.display()
+    )]
+    AbiMismatch {
+        /// The device.
+        path: PathBuf,
+        /// The ABI asked for.
+        requested: Abi,
+        /// The ABI the driver speaks.
+        detected: Abi,
+        /// How that was found out.
+        evidence: AbiEvidence,
+    },
+    /// The file's driver answered the ABI probe like neither numbering (not an HMM mirror
+    /// device, or one this library does not know), so no request is sent to it.
+    #[error("{}: cannot tell which ABI the driver speaks: {reason}", path.display())]
+    AbiUnknown {
+        /// The file.
+        path: PathBuf,
+        /// What the probe saw.
+        reason: String,
+        /// The errno of the probe request, if it failed.
+        errno: Option<Errno>,
+    },
+    /// A buffer could not be allocated.
+    #[error("cannot allocate {bytes} bytes")]
+    OutOfMemory {
+        /// Bytes asked for.
+        bytes: usize,
+    },
+    /// The request would make the kernel write memory that is only borrowed shared (a range
+    /// made with [`crate::PageRange::from_slice`]); use [`crate::Device::write_slice`].
+    #[error("the range is borrowed shared; the kernel may not write it")]
+    SharedBorrow,
     /// `HMM_DMIRROR_ABI` (or a parsed string) is neither `patched` nor `mainline`.
     #[error(
         "invalid {} value {value:?}: expected \"patched\" or \"mainline\"",
@@ -114,6 +151,15 @@ pub enum Error {
         /// Size of the file.
         file_len: u64,
     },
+    /// `remap` would grow a mapping past the object behind it (a file's end, a device-file
+    /// mapping's pages).
+    #[error("cannot grow the mapping to {new_len} bytes: its object has {object_len}")]
+    RemapPastObject {
+        /// The length asked for.
+        new_len: usize,
+        /// Bytes of the object that can back the mapping.
+        object_len: u64,
+    },
     /// A value is not aligned as required.
     #[error("{what} {value:#x} is not a multiple of {align:#x}")]
     Misaligned {
@@ -159,6 +205,7 @@ impl Error {
             | Error::Open { errno, .. }
             | Error::Request { errno, .. }
             | Error::Sys { errno, .. } => Some(*errno),
+            Error::AbiUnknown { errno, .. } => *errno,
             Error::Io { source, .. } => source.raw_os_error().map(Errno::from_raw_os_error),
             _ => None,
         }

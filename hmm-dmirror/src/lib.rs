@@ -1,17 +1,22 @@
 //! Safe userspace access to the Linux HMM test device (`/dev/hmm_dmirrorN`, `lib/test_hmm.c`,
 //! or the hmm-rs kernel module), built on `rustix`.
 //!
-//! - [`Device`]: an open device and the [`Abi`] (request numbering) it speaks; one method per
-//!   request (`commands.rs`): [`Device::read`], [`Device::write`], [`Device::migrate_to_dev`],
-//!   [`Device::migrate_on_fault_to_dev`], [`Device::migrate_to_sys`], [`Device::snapshot`],
-//!   [`Device::exclusive`], [`Device::check_exclusive`], [`Device::release`],
-//!   [`Device::set_flags`], [`Device::read_unlocked`], and the unsafe [`Device::raw`].
+//! - [`Device`]: an open device and the [`Abi`] (request numbering) its driver speaks, found
+//!   out when it is opened, never assumed (`ABI.md`): one method per request
+//!   (`commands.rs`): [`Device::read`], [`Device::write`], [`Device::write_slice`],
+//!   [`Device::migrate_to_dev`], [`Device::migrate_on_fault_to_dev`],
+//!   [`Device::migrate_to_sys`], [`Device::snapshot`], [`Device::exclusive`],
+//!   [`Device::check_exclusive`], [`Device::release`], [`Device::set_flags`],
+//!   [`Device::read_unlocked`], and the unsafe [`Device::raw`].
 //! - [`Mapping`]: owned mmap'd memory of every kind the selftests use, with mm operations and
-//!   volatile content access; [`PageRange`]: the pages a request targets.
-//! - [`Mirror`]: the host buffer a request copies to or from; [`Snapshot`]/[`PageState`]: a
-//!   decoded SNAPSHOT.
+//!   volatile content access; [`PageRange`]: the pages a request targets, of a mapping or of
+//!   memory the caller borrows ([`PageRange::from_slice`]).
+//! - Host buffers are byte slices; [`Mirror`] is an aligned one with `i32` views;
+//!   [`Snapshot`]/[`PageState`]: a decoded SNAPSHOT.
 //! - [`Error`]: typed argument errors (raised before any syscall) and syscall errors with
 //!   their errno and request name.
+//!
+//! Feature `memmap2`: `Mapping: TryFrom<memmap2::MmapMut>`.
 //!
 //! ```no_run
 //! use hmm_dmirror::{Device, Mapping, Mirror};
@@ -32,8 +37,13 @@ mod commands;
 mod contents;
 mod device;
 mod error;
+#[cfg(test)]
+mod fake;
+#[cfg(feature = "memmap2")]
+mod foreign;
 pub mod hugepage;
 mod ioctl;
+mod listing;
 mod mapping;
 mod mirror;
 mod options;
@@ -45,10 +55,13 @@ mod tempfile;
 pub use hmm_sys as sys;
 pub use rustix::io::Errno;
 
-pub use abi::Abi;
+pub use abi::{Abi, AbiEvidence};
 pub use device::Device;
 pub use error::{errno_name, Error, Result};
+#[cfg(feature = "memmap2")]
+pub use foreign::MmapRejected;
 pub use hugepage::{default_huge_page_size, free_huge_pages, pmd_size};
+pub use listing::{devices, DeviceNode, MemoryType};
 pub use mapping::Mapping;
 pub use mirror::Mirror;
 pub use options::{Advice, Prot, Sharing, Thp};

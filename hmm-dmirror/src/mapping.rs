@@ -17,14 +17,24 @@ mod ops;
 
 /// Per-page state bit: the page is no longer owned by this mapping (unmapped or moved).
 pub(crate) const GONE: u8 = 0x80;
+/// Per-page state bit: MADV_FREE was given and the page was not written since by a
+/// reference-based view, so the kernel may still drop its contents.
+pub(crate) const LAZY_FREE: u8 = 0x40;
 
 /// What a mapping is backed by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Backing {
     Anon,
-    File,
+    /// A file; `avail` is how many of its bytes lie from the mapping's start to its end.
+    File {
+        avail: u64,
+    },
     Hugetlb,
+    /// The device file: the driver inserts the pages at mmap time, no more.
     Device,
+    /// Memory mapped by someone else (e.g. `memmap2`), of unknown object.
+    #[cfg_attr(not(feature = "memmap2"), allow(dead_code))]
+    Foreign,
 }
 
 /// An owned `mmap` region of whole pages.
@@ -40,7 +50,7 @@ pub struct Mapping {
     page_size: usize,
     sharing: Sharing,
     backing: Backing,
-    /// One byte per page: `Prot` bits, or [`GONE`]. Held during every content access and
+    /// One byte per page: `Prot` bits, [`LAZY_FREE`], [`GONE`]. Held during every content access and
     /// every mm syscall, so those never race each other.
     state: Mutex<Vec<u8>>,
 }
@@ -82,7 +92,7 @@ fn map_flags(sharing: Sharing) -> MapFlags {
 }
 
 impl Mapping {
-    fn from_raw(
+    pub(crate) fn from_raw(
         ptr: *mut c_void,
         len: usize,
         prot: Prot,
@@ -177,7 +187,13 @@ impl Mapping {
             )
         }
         .map_err(Error::sys("mmap"))?;
-        Ok(Mapping::from_raw(p, len, prot, sharing, Backing::File))
+        Ok(Mapping::from_raw(
+            p,
+            len,
+            prot,
+            sharing,
+            Backing::File { avail: file.len() },
+        ))
     }
 
     /// Maps the device file itself (the driver inserts zeroed pages; hmm-tests.c `mixedmap`).

@@ -1,10 +1,13 @@
 //! [`Mirror`]: the host buffer a request copies to or from (`cmd.ptr`).
 
-use core::ops::Range;
+use core::ops::{Deref, DerefMut, Range};
+
+use crate::{Error, Result};
 
 /// An owned, zero-initialised, 8-byte aligned buffer of `len` bytes, viewed as bytes or as
-/// `i32` words (the C tests compare int arrays). Requests that make the kernel write it take
-/// `&mut Mirror`, so it is plain memory with safe slice views.
+/// `i32` words (the C tests compare int arrays). It derefs to `[u8]`, which is what requests
+/// take (`&mut [u8]` where the kernel writes it), so a `Vec<u8>` or any byte slice serves as
+/// well; a `Mirror` adds the alignment and the `i32` views.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Mirror {
     buf: Vec<u64>,
@@ -20,26 +23,68 @@ impl core::fmt::Debug for Mirror {
 }
 
 impl Mirror {
-    /// `bytes` zero bytes.
-    pub fn new(bytes: usize) -> Mirror {
-        Mirror {
-            buf: vec![0; bytes.div_ceil(8)],
-            len: bytes,
+    /// `bytes` zero bytes; [`Error::OutOfMemory`] when they cannot be allocated (never an
+    /// abort).
+    pub fn try_new(bytes: usize) -> Result<Mirror> {
+        let words = bytes.div_ceil(8);
+        if words == 0 {
+            return Ok(Mirror {
+                buf: Vec::new(),
+                len: 0,
+            });
         }
+        let layout =
+            std::alloc::Layout::array::<u64>(words).map_err(|_| Error::OutOfMemory { bytes })?;
+        // SAFETY: `layout` has a non-zero size (words > 0). `alloc_zeroed` (calloc: large
+        // buffers come zeroed from the kernel, untouched) instead of `vec![0; n]`, which
+        // aborts when the allocation fails.
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<u64>();
+        if ptr.is_null() {
+            return Err(Error::OutOfMemory { bytes });
+        }
+        // SAFETY: `ptr` was just allocated by the global allocator with the layout of
+        // `[u64; words]`, and all its `words` elements are initialised (zero is a valid u64),
+        // so the Vec may own it with length and capacity `words`.
+        let buf = unsafe { Vec::from_raw_parts(ptr, words, words) };
+        Ok(Mirror { buf, len: bytes })
     }
 
-    /// Room for `npages` pages (READ, WRITE, MIGRATE_*, EXCLUSIVE).
+    /// Room for `npages` pages (READ, WRITE, MIGRATE_*, EXCLUSIVE); [`Error::Overflow`] or
+    /// [`Error::OutOfMemory`] when that is too much.
+    pub fn try_for_pages(npages: usize) -> Result<Mirror> {
+        let bytes = npages
+            .checked_mul(crate::page_size())
+            .ok_or(Error::Overflow)?;
+        Mirror::try_new(bytes)
+    }
+
+    /// Room for a SNAPSHOT of `npages` pages (one byte each); errors as [`Mirror::try_new`].
+    pub fn try_for_snapshot(npages: usize) -> Result<Mirror> {
+        Mirror::try_new(npages)
+    }
+
+    /// [`Mirror::try_new`] for sizes known to be small.
+    ///
+    /// # Panics
+    /// When the bytes cannot be allocated (use [`Mirror::try_new`] to get an error instead).
+    pub fn new(bytes: usize) -> Mirror {
+        Mirror::try_new(bytes).unwrap_or_else(|e| panic!("Mirror::new: {e}"))
+    }
+
+    /// [`Mirror::try_for_pages`] for sizes known to be small.
+    ///
+    /// # Panics
+    /// When the size overflows or cannot be allocated.
     pub fn for_pages(npages: usize) -> Mirror {
-        Mirror::new(
-            npages
-                .checked_mul(crate::page_size())
-                .expect("mirror size overflows"),
-        )
+        Mirror::try_for_pages(npages).unwrap_or_else(|e| panic!("Mirror::for_pages: {e}"))
     }
 
-    /// Room for a SNAPSHOT of `npages` pages (one byte each).
+    /// [`Mirror::try_for_snapshot`] for sizes known to be small.
+    ///
+    /// # Panics
+    /// When the bytes cannot be allocated.
     pub fn for_snapshot(npages: usize) -> Mirror {
-        Mirror::new(npages)
+        Mirror::try_for_snapshot(npages).unwrap_or_else(|e| panic!("Mirror::for_snapshot: {e}"))
     }
 
     /// Length in bytes.
@@ -128,5 +173,30 @@ impl Mirror {
     /// Start of the buffer, mutable.
     pub fn as_mut_ptr(&mut self) -> *mut u8 {
         self.buf.as_mut_ptr().cast()
+    }
+}
+
+impl Deref for Mirror {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl DerefMut for Mirror {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        self.as_bytes_mut()
+    }
+}
+
+impl AsRef<[u8]> for Mirror {
+    fn as_ref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl AsMut<[u8]> for Mirror {
+    fn as_mut(&mut self) -> &mut [u8] {
+        self.as_bytes_mut()
     }
 }

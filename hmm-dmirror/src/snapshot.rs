@@ -2,6 +2,7 @@
 
 use core::fmt;
 use core::ops::Deref;
+use std::collections::BTreeMap;
 
 use hmm_sys::{
     HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL as COH_LOCAL,
@@ -15,7 +16,7 @@ use hmm_sys::{
 use crate::{Counts, Error, Result};
 
 /// What the device page table holds for a page.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
     /// `HMM_DMIRROR_PROT_NONE`: not populated, or no access.
     None,
@@ -30,7 +31,7 @@ pub enum Kind {
 }
 
 /// The size of the CPU mapping the entry came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Huge {
     /// A base page.
     None,
@@ -41,7 +42,7 @@ pub enum Huge {
 }
 
 /// Where the page lives when it is device memory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DeviceMemory {
     /// System memory (or the zero page).
     None,
@@ -55,6 +56,54 @@ pub enum DeviceMemory {
     CoherentRemote,
 }
 
+impl Kind {
+    /// The C name's suffix: `NONE`, `ERROR`, `ZERO`, `READ`, `WRITE`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Kind::None => "NONE",
+            Kind::Error => "ERROR",
+            Kind::Zero => "ZERO",
+            Kind::Read => "READ",
+            Kind::Write => "WRITE",
+        }
+    }
+}
+
+impl Huge {
+    /// `-` for a base page, else the C name's suffix: `PMD`, `PUD`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Huge::None => "-",
+            Huge::Pmd => "PMD",
+            Huge::Pud => "PUD",
+        }
+    }
+}
+
+impl DeviceMemory {
+    /// `-` for system memory, else the C name's suffix, e.g. `DEV_PRIVATE_LOCAL`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            DeviceMemory::None => "-",
+            DeviceMemory::PrivateLocal => "DEV_PRIVATE_LOCAL",
+            DeviceMemory::PrivateRemote => "DEV_PRIVATE_REMOTE",
+            DeviceMemory::CoherentLocal => "DEV_COHERENT_LOCAL",
+            DeviceMemory::CoherentRemote => "DEV_COHERENT_REMOTE",
+        }
+    }
+}
+
+macro_rules! display_by_name {
+    ($($t:ty),*) => {$(
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    )*};
+}
+display_by_name!(Kind, Huge, DeviceMemory);
+
 /// A SNAPSHOT byte that is not a defined encoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("undefined HMM_DMIRROR_PROT byte {byte:#04x}")]
@@ -63,11 +112,11 @@ pub struct InvalidPageState {
     pub byte: u8,
 }
 
-/// One decoded SNAPSHOT byte. Always a defined encoding: `ERROR`, `NONE`, or exactly one of
+/// One decoded SNAPSHOT byte (ordered by that byte). Always a defined encoding: `ERROR`, `NONE`, or exactly one of
 /// `READ`/`WRITE`, at most one of `PMD`/`PUD`, and at most one of `ZERO` (with `READ` only) or
 /// a `DEV_*` value, as `dmirror_mkentry()` builds them. Compares with the raw byte too:
 /// `snap[i] == HMM_DMIRROR_PROT_WRITE`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PageState(u8);
 
 impl PageState {
@@ -302,6 +351,23 @@ impl Snapshot {
     /// The raw bytes again.
     pub fn raw_bytes(&self) -> Vec<u8> {
         self.pages.iter().map(|p| p.raw()).collect()
+    }
+
+    /// How many pages are in each state, in state order.
+    pub fn histogram(&self) -> BTreeMap<PageState, usize> {
+        let mut h = BTreeMap::new();
+        for &p in &self.pages {
+            *h.entry(p).or_default() += 1;
+        }
+        h
+    }
+}
+
+impl<'a> IntoIterator for &'a Snapshot {
+    type Item = &'a PageState;
+    type IntoIter = core::slice::Iter<'a, PageState>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.pages.iter()
     }
 }
 

@@ -63,10 +63,9 @@ fn names_and_parsing() {
     assert_eq!(" Mainline ".parse::<Abi>().unwrap(), Abi::Mainline);
     assert_eq!(Abi::Mainline.to_string(), "mainline");
     let err = "6.16".parse::<Abi>().unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "invalid HMM_DMIRROR_ABI value \"6.16\": expected \"patched\" or \"mainline\""
-    );
+    assert_eq!(err.to_string(), "expected \"patched\" or \"mainline\"");
+    assert_eq!(Abi::Patched.to_string(), "patched");
+    assert_eq!(Abi::ALL.map(|a| a.name()), ["patched", "mainline"]);
     assert_eq!(
         Request::MigrateOnFaultToDev.to_string(),
         "HMM_DMIRROR_MIGRATE_ON_FAULT_TO_DEV"

@@ -353,7 +353,9 @@ fn hugetlb_rejects_a_length_that_is_not_a_huge_page_multiple() {
 #[ignore = "needs free huge pages (the lab reserves them: cargo xtask lab run -- cargo test -p hmm-dmirror --test mapping -- --ignored)"]
 fn hugetlb_maps_a_free_huge_page() {
     let free = hmm_dmirror::free_huge_pages().unwrap();
-    let hs = hmm_dmirror::default_huge_page_size().unwrap().expect("Hugepagesize");
+    let hs = hmm_dmirror::default_huge_page_size()
+        .unwrap()
+        .expect("Hugepagesize");
     assert!(free > 0, "HugePages_Free is 0 in /proc/meminfo");
     let m = Mapping::hugetlb(hs, Prot::RW, Sharing::Private).unwrap();
     m.fill_i32(|i| i as i32);

@@ -2,24 +2,40 @@
 //!
 //! `no_std`, no dependencies, names exactly as in C, like `kvm-bindings`.
 //!
-//! Two request numberings exist and collide (see `shared/spec/uapi.md`):
+//! Two request numberings exist and collide:
 //! - the crate root holds the **patched** ABI, with the migrate-on-fault series applied
 //!   (`HMM_DMIRROR_MIGRATE_ON_FAULT_TO_DEV` = 0x03, everything after it shifted by one);
-//!   this is the project's default;
-//! - [`mainline`] holds the stock Linux 7.3 numbering, which has no migrate-on-fault.
+//! - [`mainline`] holds the stock Linux 7.3 numbering, which has no migrate-on-fault, and
+//!   which every shipped kernel's `test_hmm` speaks.
+//!
+//! The same number means different requests in the two (mainline 0x05 EXCLUSIVE copies whole
+//! pages where patched 0x05 SNAPSHOT writes one byte per page), so a program must know which
+//! numbering the driver behind its file speaks before it sends a request whose kernel writes
+//! depend on it. [`Numbering`] names the two; `hmm-dmirror` finds out which one a device
+//! speaks when it opens it (see its `ABI.md`).
 //!
 //! The definitions live in [`uapi`] (a plain Rust file with no `std` and no crate
 //! dependencies), so the Rust kernel module includes the very same file.
+//!
+//! Feature `std` (off by default) adds [`Numbering::from_env`] and [`Numbering::from_env_var`].
 #![no_std]
+
+#[cfg(feature = "std")]
+extern crate std;
 
 #[path = "uapi.rs"]
 mod uapi_file;
+
+mod numbering;
 
 /// The ABI definitions (re-exported at the crate root for the patched ABI).
 pub mod uapi {
     pub use super::uapi_file::*;
 }
 
+#[cfg(feature = "std")]
+pub use numbering::EnvNumberingError;
+pub use numbering::ParseNumberingError;
 pub use uapi_file::patched::*;
 pub use uapi_file::{
     hmm_dmirror_cmd, ioc, Numbering, Request, HMM_DMIRROR_FLAG_FAIL_ALLOC, HMM_DMIRROR_IOC_MAGIC,

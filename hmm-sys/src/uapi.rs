@@ -1,11 +1,11 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: MIT OR Apache-2.0
 //! The HMM test device ABI: `struct hmm_dmirror_cmd`, request numbers and constants.
 //!
 //! This file is the single source of these facts for the whole project. It must stay plain
 //! Rust with no `std`, no `alloc` and no crate dependencies: `hmm-sys` compiles it as a
 //! module and the kernel module (`kmod/`) includes it with `#[path]`.
-//! Contract: `shared/spec/uapi.md`; C original: Linux 7.3 `lib/test_hmm_uapi.h` plus the
-//! migrate-on-fault series (RFC PATCH 4/4).
+//! C original: Linux 7.3 `lib/test_hmm_uapi.h`, plus the migrate-on-fault series (RFC PATCH
+//! 4/4), which inserts its request at 0x03 and shifts every later number by one.
 #![allow(non_camel_case_types, dead_code)]
 
 /// The argument of every request: `struct hmm_dmirror_cmd` (40 bytes, all fields `__u64`).
@@ -182,7 +182,8 @@ impl core::fmt::Display for Request {
 /// A request numbering: which ioctl number each [`Request`] has.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Numbering {
-    /// The migrate-on-fault series ([`patched`]); the project default.
+    /// The migrate-on-fault series ([`patched`]); our module's default. (`Default` gives
+    /// this value; a program must still find out what its driver speaks.)
     #[default]
     Patched,
     /// Stock Linux 7.3 ([`mainline`]), without migrate-on-fault.

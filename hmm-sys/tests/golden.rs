@@ -1,11 +1,12 @@
-//! Golden values of the ABI, copied by hand from `shared/spec/uapi.md` (not computed with
-//! the crate's own `ioc()`), so a wrong encoder or a shifted number fails here.
+//! Golden values of the ABI, written out by hand (not computed with the crate's own `ioc()`)
+//! from the C header and the migrate-on-fault series, so a wrong encoder or a shifted number
+//! fails here.
 
 use core::mem::{align_of, offset_of, size_of};
 
 use hmm_sys::{hmm_dmirror_cmd, mainline};
 
-/// (request, patched number, mainline number or None) — the spec's table.
+/// (request, patched number, mainline number or None) — the table, by hand.
 const TABLE: &[(&str, u32, Option<u32>)] = &[
     ("HMM_DMIRROR_READ", 0x00, Some(0x00)),
     ("HMM_DMIRROR_WRITE", 0x01, Some(0x01)),
@@ -116,7 +117,7 @@ fn numbers_are_unique_within_each_abi() {
 }
 
 #[test]
-fn the_collision_the_spec_warns_about() {
+fn the_collision_at_0x03() {
     // 0x03 migrates *to* the device in one ABI and *back to system* in the other.
     assert_eq!(
         hmm_sys::HMM_DMIRROR_MIGRATE_ON_FAULT_TO_DEV,

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use rustix::io::Errno;
 use rustix::mm::MremapFlags;
 
-use super::{check_len, GONE};
+use super::{check_len, Backing, GONE, LAZY_FREE};
 use crate::{Advice, Error, Mapping, Prot, Result};
 
 impl Mapping {
@@ -32,7 +32,7 @@ impl Mapping {
         }
         .map_err(Error::sys("mprotect"))?;
         for s in &mut st[first..first + npages] {
-            *s = prot.bits();
+            *s = (*s & LAZY_FREE) | prot.bits();
         }
         Ok(())
     }
@@ -62,11 +62,22 @@ impl Mapping {
     }
 
     /// `madvise` of pages `[first, first + npages)`.
+    ///
+    /// After [`Advice::Free`] the kernel may drop a page's contents until it is written
+    /// again; the volatile accessors read whatever is there, and
+    /// [`Mapping::as_i32_slice_mut`] writes each such page once before it hands out a
+    /// reference (so its contents stay put while the reference lives).
     pub fn advise_pages(&self, first: usize, npages: usize, advice: Advice) -> Result<()> {
         self.check_pages(first, npages)?;
-        let st = self.lock();
+        let mut st = self.lock();
         Self::check_owned(&st, first, npages)?;
         let (addr, len) = (self.page_ptr(first), npages * self.page_size);
+        if advice == Advice::Free {
+            // Marked before the call: if it fails half way, some pages may be lazily freed.
+            for s in &mut st[first..first + npages] {
+                *s |= LAZY_FREE;
+            }
+        }
         match advice.to_rustix() {
             // SAFETY: the range is owned by `self` and no Rust reference into it exists, so
             // discarding contents (MADV_DONTNEED/FREE) cannot invalidate anything we read.
@@ -101,13 +112,20 @@ impl Mapping {
         }
         let tail = self.state_mut().split_off(at);
         let page_size = self.page_size;
+        let backing = match self.backing {
+            // The tail starts `at` pages further into the file.
+            Backing::File { avail } => Backing::File {
+                avail: avail.saturating_sub((at * page_size) as u64),
+            },
+            other => other,
+        };
         self.len = at * page_size;
         Ok(Mapping {
             ptr: self.ptr.wrapping_add(at * page_size),
             len: (npages - at) * page_size,
             page_size,
             sharing: self.sharing,
-            backing: self.backing,
+            backing,
             state: Mutex::new(tail),
         })
     }
@@ -115,8 +133,26 @@ impl Mapping {
     /// `mremap` of the whole mapping to `new_len` bytes, in place or (with `may_move`,
     /// `MREMAP_MAYMOVE`) wherever the kernel chooses. Pages added take the protection of the
     /// last page.
+    ///
+    /// Growing past the object behind the mapping is refused
+    /// ([`Error::RemapPastObject`]): past the end of a file, or at all for a device-file
+    /// mapping (its driver inserts its pages at mmap time) or memory mapped elsewhere; the
+    /// added pages would have no backing, and touching them would raise SIGBUS.
     pub fn remap(&mut self, new_len: usize, may_move: bool) -> Result<()> {
         let new_pages = check_len(new_len, self.page_size)?;
+        let object_len = match self.backing() {
+            Backing::Anon | Backing::Hugetlb => None,
+            Backing::File { avail } => Some(avail),
+            Backing::Device | Backing::Foreign => Some(self.len as u64),
+        };
+        if let Some(object_len) = object_len {
+            if new_len as u64 > object_len {
+                return Err(Error::RemapPastObject {
+                    new_len,
+                    object_len,
+                });
+            }
+        }
         let npages = self.npages();
         Self::check_owned(self.state_mut(), 0, npages)?;
         let flags = if may_move {
