@@ -16,6 +16,8 @@ const HOST_TOOLS: &[(&str, &str)] = &[
     ("udevadm", "udev"),
     ("depmod", "kmod"),
     ("busybox", "busybox"),
+    // The kselftest framework's `install` (lib.mk) copies with rsync.
+    ("rsync", "rsync"),
 ];
 
 fn on_path(prog: &str) -> bool {

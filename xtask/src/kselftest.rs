@@ -26,6 +26,7 @@ pub fn install(k: &Kernel, log: &Path) -> Result<PathBuf> {
     ));
     let _ = std::fs::remove_dir_all(&install);
     std::fs::create_dir_all(install.join("kselftest"))?;
+    std::fs::create_dir_all(base.join("build"))?;
     let _ = std::fs::remove_file(log);
     run_logged(
         Command::new("make")

@@ -212,7 +212,15 @@ pub fn run(cmd: LabCmd) -> Result<i32> {
                     } else {
                         "3"
                     };
+                    // The runner reopens /dev/stdout for its log; on the 9p file the guest
+                    // writes the command's output to, what it wrote got overwritten (seen:
+                    // only the outer TAP survived). It writes to the guest's own tmpfs, and
+                    // the file is shown when the runner is done.
                     cmd = vec![
+                        "bash".into(),
+                        "-c".into(),
+                        "\"$@\" > /tmp/kselftest.out 2>&1; rc=$?; cat /tmp/kselftest.out; exit $rc".into(),
+                        "kselftest".into(),
                         "env".into(),
                         format!("HMM_DRIVER={}", ko.display()),
                         format!(
