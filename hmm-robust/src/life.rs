@@ -22,7 +22,11 @@ fn wait_for(dir: &Path, name: &str, limit: Duration) -> Result<()> {
     let t0 = Instant::now();
     while !dir.join(name).exists() {
         if t0.elapsed() > limit {
-            bail!("{} did not appear within {:?}", dir.join(name).display(), limit);
+            bail!(
+                "{} did not appear within {:?}",
+                dir.join(name).display(),
+                limit
+            );
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -30,7 +34,8 @@ fn wait_for(dir: &Path, name: &str, limit: Duration) -> Result<()> {
 }
 
 fn say(dir: &Path, name: &str) -> Result<()> {
-    std::fs::write(dir.join(name), b"").with_context(|| format!("write {}", dir.join(name).display()))
+    std::fs::write(dir.join(name), b"")
+        .with_context(|| format!("write {}", dir.join(name).display()))
 }
 
 fn devices(abi: Abi) -> Result<Vec<Device>> {
@@ -87,7 +92,10 @@ pub fn hold(what: What, dir: &Path, abi: Abi, limit: Duration) -> Result<bool> {
                 }
             }
             let snap = devs[0].snapshot(m.all())?;
-            let dev_pages = snap.iter().filter(|s| s.device() != DeviceMemory::None).count();
+            let dev_pages = snap
+                .iter()
+                .filter(|s| s.device() != DeviceMemory::None)
+                .count();
             println!("hold: {npages} pages, {on_dev} migrated, {dev_pages} in device memory per snapshot; files open");
             say(dir, "ready1")?;
             wait_for(dir, "go1", limit)?;
@@ -123,10 +131,17 @@ pub fn smoke(abi: Abi) -> Result<bool> {
         let c = d.migrate_to_dev(m.all(), &mut mirror)?;
         let mut back = Mirror::for_pages(16);
         d.read(m.all(), &mut back)?;
-        let dev_ok = back.mismatch_i32(0..back.words(), |i| i as i32 + 1).is_none();
+        let dev_ok = back
+            .mismatch_i32(0..back.words(), |i| i as i32 + 1)
+            .is_none();
         let cpu_ok = m.mismatch_i32(0..m.words(), |i| i as i32 + 1).is_none();
-        println!("smoke {}: migrated {} pages, device read {}, cpu read {}", d.path().display(), c.cpages,
-            if dev_ok { "ok" } else { "MISMATCH" }, if cpu_ok { "ok" } else { "MISMATCH" });
+        println!(
+            "smoke {}: migrated {} pages, device read {}, cpu read {}",
+            d.path().display(),
+            c.cpages,
+            if dev_ok { "ok" } else { "MISMATCH" },
+            if cpu_ok { "ok" } else { "MISMATCH" }
+        );
         ok &= dev_ok && cpu_ok;
     }
     Ok(ok)

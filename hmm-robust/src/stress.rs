@@ -102,7 +102,9 @@ impl Worker<'_> {
         b % self.sh.threads == self.id
     }
     fn own_blocks(&self) -> Vec<usize> {
-        (0..self.sh.nblocks).filter(|&b| self.owns_block(b)).collect()
+        (0..self.sh.nblocks)
+            .filter(|&b| self.owns_block(b))
+            .collect()
     }
     fn rand_own_block(&mut self) -> usize {
         let v = self.own_blocks();
@@ -113,9 +115,25 @@ impl Worker<'_> {
     }
 
     /// A raw request; records its result under `kind`.
-    fn req(&mut self, kind: &'static str, fd: RawFd, r: Request, addr: usize, ptr: usize, npages: u64) -> (Result<(), i32>, hmm_dmirror_cmd) {
-        let mut cmd = hmm_dmirror_cmd { addr: addr as u64, ptr: ptr as u64, npages, cpages: 0, faults: 0 };
-        let Some(c) = code(self.sh.abi, r) else { return (Err(libc::ENOTTY), cmd) };
+    fn req(
+        &mut self,
+        kind: &'static str,
+        fd: RawFd,
+        r: Request,
+        addr: usize,
+        ptr: usize,
+        npages: u64,
+    ) -> (Result<(), i32>, hmm_dmirror_cmd) {
+        let mut cmd = hmm_dmirror_cmd {
+            addr: addr as u64,
+            ptr: ptr as u64,
+            npages,
+            cpages: 0,
+            faults: 0,
+        };
+        let Some(c) = code(self.sh.abi, r) else {
+            return (Err(libc::ENOTTY), cmd);
+        };
         // SAFETY: addr ranges are in the stress arena (or the thread's own blocks for
         // WRITE), ptr is this thread's own mirror, arena memory only accessed through volatile
         // copies; the cmd is a live local.
@@ -150,7 +168,10 @@ impl Worker<'_> {
             unsafe { sys::read_mem(data_at + i * ps, &mut got) };
             self.st.pages_verified += 1;
             if got != page_bytes(self.gen[p], p) {
-                self.st.mismatch(format!("stress thread {}: {what}: page {p} (gen {}) differs", self.id, self.gen[p]));
+                self.st.mismatch(format!(
+                    "stress thread {}: {what}: page {p} (gen {}) differs",
+                    self.id, self.gen[p]
+                ));
                 return;
             }
         }
@@ -188,7 +209,14 @@ impl Worker<'_> {
                     unsafe { sys::write_mem(self.mirror + i * ps, &page_bytes(g, b * BP + i)) };
                 }
                 let fd = self.rand_dev();
-                let (r, _) = self.req("WRITE", fd, Request::Write, self.page_addr(b * BP), self.mirror, n as u64);
+                let (r, _) = self.req(
+                    "WRITE",
+                    fd,
+                    Request::Write,
+                    self.page_addr(b * BP),
+                    self.mirror,
+                    n as u64,
+                );
                 for i in 0..n {
                     let p = b * BP + i;
                     let mut got = vec![0u8; ps];
@@ -206,8 +234,23 @@ impl Worker<'_> {
             28..=37 => {
                 let (f, n) = self.any_range();
                 let fd = self.rand_dev();
-                let r = if self.rng.bool() { Request::Read } else { Request::ReadUnlocked };
-                if let (Ok(()), _) = self.req(if r == Request::Read { "READ" } else { "READ_UNLOCKED" }, fd, r, self.page_addr(f), self.mirror, n as u64) {
+                let r = if self.rng.bool() {
+                    Request::Read
+                } else {
+                    Request::ReadUnlocked
+                };
+                if let (Ok(()), _) = self.req(
+                    if r == Request::Read {
+                        "READ"
+                    } else {
+                        "READ_UNLOCKED"
+                    },
+                    fd,
+                    r,
+                    self.page_addr(f),
+                    self.mirror,
+                    n as u64,
+                ) {
                     self.check_owned("device read", f, n, self.mirror);
                 }
                 "dev-read"
@@ -215,7 +258,14 @@ impl Worker<'_> {
             38..=49 => {
                 let (f, n) = self.any_range();
                 let fd = self.rand_dev();
-                if let (Ok(()), _) = self.req("MIGRATE_TO_DEV", fd, Request::MigrateToDev, self.page_addr(f), self.mirror, n as u64) {
+                if let (Ok(()), _) = self.req(
+                    "MIGRATE_TO_DEV",
+                    fd,
+                    Request::MigrateToDev,
+                    self.page_addr(f),
+                    self.mirror,
+                    n as u64,
+                ) {
                     self.check_owned("migrate to device", f, n, self.mirror);
                 }
                 "migrate-to-dev"
@@ -223,7 +273,14 @@ impl Worker<'_> {
             50..=54 if abi.supports(Request::MigrateOnFaultToDev) => {
                 let (f, n) = self.any_range();
                 let fd = self.rand_dev();
-                if let (Ok(()), _) = self.req("MIGRATE_ON_FAULT", fd, Request::MigrateOnFaultToDev, self.page_addr(f), self.mirror, n as u64) {
+                if let (Ok(()), _) = self.req(
+                    "MIGRATE_ON_FAULT",
+                    fd,
+                    Request::MigrateOnFaultToDev,
+                    self.page_addr(f),
+                    self.mirror,
+                    n as u64,
+                ) {
                     self.check_owned("migrate on fault", f, n, self.mirror);
                 }
                 "migrate-on-fault"
@@ -231,18 +288,33 @@ impl Worker<'_> {
             50..=62 => {
                 let (f, n) = self.any_range();
                 let fd = self.rand_dev();
-                let _ = self.req("MIGRATE_TO_SYS", fd, Request::MigrateToSys, self.page_addr(f), self.mirror, n as u64);
+                let _ = self.req(
+                    "MIGRATE_TO_SYS",
+                    fd,
+                    Request::MigrateToSys,
+                    self.page_addr(f),
+                    self.mirror,
+                    n as u64,
+                );
                 "migrate-to-sys"
             }
             63..=68 => {
                 let (f, n) = self.any_range();
                 let fd = self.rand_dev();
-                if let (Ok(()), _) = self.req("SNAPSHOT", fd, Request::Snapshot, self.page_addr(f), self.mirror, n as u64) {
+                if let (Ok(()), _) = self.req(
+                    "SNAPSHOT",
+                    fd,
+                    Request::Snapshot,
+                    self.page_addr(f),
+                    self.mirror,
+                    n as u64,
+                ) {
                     let mut b = vec![0u8; n];
                     // SAFETY: own mirror.
                     unsafe { sys::read_mem_bytes(self.mirror, &mut b) };
                     if let Some(x) = b.iter().find(|x| PageState::from_byte(**x).is_err()) {
-                        self.st.violation(format!("stress: snapshot byte {x:#x} is no defined state"));
+                        self.st
+                            .violation(format!("stress: snapshot byte {x:#x} is no defined state"));
                     }
                 }
                 "snapshot"
@@ -250,9 +322,23 @@ impl Worker<'_> {
             69..=74 => {
                 let (f, n) = self.any_range();
                 let fd = self.rand_dev();
-                if let (Ok(()), _) = self.req("EXCLUSIVE", fd, Request::Exclusive, self.page_addr(f), self.mirror, n as u64) {
+                if let (Ok(()), _) = self.req(
+                    "EXCLUSIVE",
+                    fd,
+                    Request::Exclusive,
+                    self.page_addr(f),
+                    self.mirror,
+                    n as u64,
+                ) {
                     self.check_owned("exclusive", f, n, self.mirror);
-                    let _ = self.req("CHECK_EXCLUSIVE", fd, Request::CheckExclusive, self.page_addr(f), self.mirror, n as u64);
+                    let _ = self.req(
+                        "CHECK_EXCLUSIVE",
+                        fd,
+                        Request::CheckExclusive,
+                        self.page_addr(f),
+                        self.mirror,
+                        n as u64,
+                    );
                 }
                 "exclusive"
             }
@@ -260,13 +346,25 @@ impl Worker<'_> {
                 // mprotect an own block read-only / none and back, with requests in between.
                 let b = self.rand_own_block();
                 let a = self.page_addr(b * BP);
-                let prot = if self.rng.bool() { libc::PROT_READ } else { libc::PROT_NONE };
+                let prot = if self.rng.bool() {
+                    libc::PROT_READ
+                } else {
+                    libc::PROT_NONE
+                };
                 let _ = sys::mprotect(a, BP * ps, prot);
                 let fd = self.rand_dev();
-                let _ = self.req("MIGRATE_TO_DEV", fd, Request::MigrateToDev, a, self.mirror, BP as u64);
+                let _ = self.req(
+                    "MIGRATE_TO_DEV",
+                    fd,
+                    Request::MigrateToDev,
+                    a,
+                    self.mirror,
+                    BP as u64,
+                );
                 std::thread::yield_now();
                 if let Err(e) = sys::mprotect(a, BP * ps, libc::PROT_READ | libc::PROT_WRITE) {
-                    self.st.problem(format!("mprotect of block {b} back to RW: errno {e}"));
+                    self.st
+                        .problem(format!("mprotect of block {b} back to RW: errno {e}"));
                     self.lost = Some(b);
                     self.sh.stop.store(true, Ordering::Relaxed);
                     return;
@@ -287,10 +385,19 @@ impl Worker<'_> {
                 let r = unsafe { sys::mmap_fixed(a, BP * ps, libc::PROT_NONE, anon, -1, 0) };
                 if r.is_ok() {
                     let fd = self.rand_dev();
-                    let _ = self.req("READ(unmapped)", fd, Request::Read, a, self.mirror, BP as u64);
+                    let _ = self.req(
+                        "READ(unmapped)",
+                        fd,
+                        Request::Read,
+                        a,
+                        self.mirror,
+                        BP as u64,
+                    );
                 }
                 // SAFETY: as above.
-                let r = r.and_then(|()| unsafe { sys::mmap_fixed(a, BP * ps, libc::PROT_READ | libc::PROT_WRITE, anon, -1, 0) });
+                let r = r.and_then(|()| unsafe {
+                    sys::mmap_fixed(a, BP * ps, libc::PROT_READ | libc::PROT_WRITE, anon, -1, 0)
+                });
                 if let Err(e) = r {
                     self.st.problem(format!("re-map of block {b}: {e:#}"));
                     self.lost = Some(b);
@@ -310,7 +417,14 @@ impl Worker<'_> {
                 let s = self.sh.spare + self.id * BP * ps;
                 if sys::mremap_fixed(a, BP * ps, s).is_ok() {
                     let fd = self.rand_dev();
-                    let _ = self.req("MIGRATE_TO_DEV(moved)", fd, Request::MigrateToDev, a, self.mirror, BP as u64);
+                    let _ = self.req(
+                        "MIGRATE_TO_DEV(moved)",
+                        fd,
+                        Request::MigrateToDev,
+                        a,
+                        self.mirror,
+                        BP as u64,
+                    );
                     if sys::mremap_fixed(s, BP * ps, a).is_err() {
                         self.st.problem(format!("mremap back of block {b} failed"));
                         self.lost = Some(b);
@@ -350,7 +464,11 @@ impl Worker<'_> {
         // SAFETY: open(2) with a NUL-terminated path.
         let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDWR | libc::O_CLOEXEC) };
         if fd < 0 {
-            self.st.problem(format!("open {}: errno {}", path.trim_end_matches('\0'), sys::errno()));
+            self.st.problem(format!(
+                "open {}: errno {}",
+                path.trim_end_matches('\0'),
+                sys::errno()
+            ));
             return;
         }
         let (f, cnt) = self.any_range();
@@ -362,9 +480,19 @@ impl Worker<'_> {
             let h = s.spawn(move || {
                 let mut st = Stats::default();
                 for i in 0..16 {
-                    let r = if i % 2 == 0 { Request::MigrateToDev } else { Request::Read };
+                    let r = if i % 2 == 0 {
+                        Request::MigrateToDev
+                    } else {
+                        Request::Read
+                    };
                     let Some(c) = abi.request_code(r) else { break };
-                    let mut cmd = hmm_dmirror_cmd { addr: addr as u64, ptr: mirror2 as u64, npages: cnt as u64, cpages: 0, faults: 0 };
+                    let mut cmd = hmm_dmirror_cmd {
+                        addr: addr as u64,
+                        ptr: mirror2 as u64,
+                        npages: cnt as u64,
+                        cpages: 0,
+                        faults: 0,
+                    };
                     // SAFETY: the range is in the stress arena (contents-preserving requests),
                     // ptr is this thread's second mirror.
                     let res = unsafe { sys::ioctl(fd, c, std::ptr::from_mut(&mut cmd) as usize) };
@@ -388,7 +516,12 @@ impl Worker<'_> {
         let b = f / BP;
         for blk in b..=((f + cnt - 1) / BP).min(self.sh.nblocks - 1) {
             if self.owns_block(blk) {
-                self.check_owned("after close-while-busy", blk * BP, BP, self.page_addr(blk * BP));
+                self.check_owned(
+                    "after close-while-busy",
+                    blk * BP,
+                    BP,
+                    self.page_addr(blk * BP),
+                );
             }
         }
     }
@@ -402,7 +535,11 @@ fn open_devs(abi: Abi) -> Result<Vec<(RawFd, u32)>> {
         let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDWR | libc::O_CLOEXEC) };
         if fd < 0 {
             if n < 2 {
-                bail!("{}: errno {} (load the driver first)", path.trim_end_matches('\0'), sys::errno());
+                bail!(
+                    "{}: errno {} (load the driver first)",
+                    path.trim_end_matches('\0'),
+                    sys::errno()
+                );
             }
             continue;
         }
@@ -422,7 +559,16 @@ fn open_devs(abi: Abi) -> Result<Vec<(RawFd, u32)>> {
 
 /// One process's part: `threads` workers over the arena; returns the stats, op counts.
 #[allow(clippy::too_many_arguments)]
-fn stress_here(o: &Opts, base: usize, nblocks: usize, spare: usize, gen: &[u32], threads: usize, seed: u64, deadline: Instant) -> Result<(Stats, BTreeMap<&'static str, u64>, u64, u64)> {
+fn stress_here(
+    o: &Opts,
+    base: usize,
+    nblocks: usize,
+    spare: usize,
+    gen: &[u32],
+    threads: usize,
+    seed: u64,
+    deadline: Instant,
+) -> Result<(Stats, BTreeMap<&'static str, u64>, u64, u64)> {
     let ps = page_size();
     let devs = open_devs(o.abi)?;
     // SAFETY: open(2) with a NUL-terminated path.
@@ -443,7 +589,12 @@ fn stress_here(o: &Opts, base: usize, nblocks: usize, spare: usize, gen: &[u32],
     };
     let mut mirrors = Vec::new();
     for _ in 0..threads * 2 {
-        mirrors.push(sys::mmap(MIRROR * ps, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1)?);
+        mirrors.push(sys::mmap(
+            MIRROR * ps,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+        )?);
     }
     let mut total = Stats::default();
     let mut ops: BTreeMap<&'static str, u64> = BTreeMap::new();
@@ -487,7 +638,13 @@ fn stress_here(o: &Opts, base: usize, nblocks: usize, spare: usize, gen: &[u32],
                     std::thread::sleep(Duration::from_millis(rng.u64(200..800)));
                     let (fd, _) = sh2.devs[rng.usize(..sh2.devs.len())];
                     if let Some(c) = sh2.abi.request_code(Request::Release) {
-                        let mut cmd = hmm_dmirror_cmd { addr: 0, ptr: 0, npages: 1, cpages: 0, faults: 0 };
+                        let mut cmd = hmm_dmirror_cmd {
+                            addr: 0,
+                            ptr: 0,
+                            npages: 1,
+                            cpages: 0,
+                            faults: 0,
+                        };
                         // SAFETY: RELEASE touches no user memory besides the local cmd.
                         let _ = unsafe { sys::ioctl(fd, c, std::ptr::from_mut(&mut cmd) as usize) };
                         sh2.releases.fetch_add(1, Ordering::Relaxed);
@@ -511,7 +668,12 @@ fn stress_here(o: &Opts, base: usize, nblocks: usize, spare: usize, gen: &[u32],
         // SAFETY: closing fds opened above.
         unsafe { libc::close(fd) };
     }
-    Ok((total, ops, sh.releases.load(Ordering::Relaxed), sh.busy_closes.load(Ordering::Relaxed)))
+    Ok((
+        total,
+        ops,
+        sh.releases.load(Ordering::Relaxed),
+        sh.busy_closes.load(Ordering::Relaxed),
+    ))
 }
 
 /// Run the stress; returns whether it passed.
@@ -521,8 +683,18 @@ pub fn run(o: &Opts) -> Result<bool> {
     let threads = o.threads.max(1);
     let nblocks = 16 * threads;
     let len = nblocks * BP * ps;
-    let base = sys::mmap(len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1)?;
-    let spare = sys::mmap(threads.max(4) * BP * ps, libc::PROT_NONE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1)?;
+    let base = sys::mmap(
+        len,
+        libc::PROT_READ | libc::PROT_WRITE,
+        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+        -1,
+    )?;
+    let spare = sys::mmap(
+        threads.max(4) * BP * ps,
+        libc::PROT_NONE,
+        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+        -1,
+    )?;
     // Initial contents: generation 1 everywhere.
     let gen = vec![1u32; nblocks * BP];
     for p in 0..nblocks * BP {
@@ -543,11 +715,26 @@ pub fn run(o: &Opts) -> Result<bool> {
     if o.fork {
         let devs = open_devs(o.abi)?;
         if let Some(c) = o.abi.request_code(Request::MigrateToDev) {
-            let mirror = sys::mmap(nblocks * BP * ps / 2, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1)?;
-            let mut cmd = hmm_dmirror_cmd { addr: base as u64, ptr: mirror as u64, npages: (nblocks * BP / 2) as u64, cpages: 0, faults: 0 };
+            let mirror = sys::mmap(
+                nblocks * BP * ps / 2,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+            )?;
+            let mut cmd = hmm_dmirror_cmd {
+                addr: base as u64,
+                ptr: mirror as u64,
+                npages: (nblocks * BP / 2) as u64,
+                cpages: 0,
+                faults: 0,
+            };
             // SAFETY: the arena's first half and a fresh mirror of the same size.
             let r = unsafe { sys::ioctl(devs[0].0, c, std::ptr::from_mut(&mut cmd) as usize) };
-            println!("  before fork: MIGRATE_TO_DEV of {} pages: {}", cmd.npages, sys::errno_name(r.err().unwrap_or(0)));
+            println!(
+                "  before fork: MIGRATE_TO_DEV of {} pages: {}",
+                cmd.npages,
+                sys::errno_name(r.err().unwrap_or(0))
+            );
         }
         for (fd, _) in devs {
             // SAFETY: closing fds opened above (this also tells the driver the file is gone).
@@ -568,7 +755,10 @@ pub fn run(o: &Opts) -> Result<bool> {
             let res = stress_here(o, base, nblocks, spare, &gen, ct, o.seed ^ 0xc41d, deadline);
             let (st, code) = match res {
                 Ok((mut st, ops, _, _)) => {
-                    st.hist.entry("child-ops".into()).or_default().insert("ops".into(), ops.values().sum());
+                    st.hist
+                        .entry("child-ops".into())
+                        .or_default()
+                        .insert("ops".into(), ops.values().sum());
                     let f = st.failed();
                     (st, i32::from(f))
                 }
@@ -592,7 +782,8 @@ pub fn run(o: &Opts) -> Result<bool> {
         unsafe { libc::close(p[1]) };
         child = Some((pid, p[0]));
     }
-    let (mut st, ops, releases, busy) = stress_here(o, base, nblocks, spare, &gen, threads, o.seed, deadline)?;
+    let (mut st, ops, releases, busy) =
+        stress_here(o, base, nblocks, spare, &gen, threads, o.seed, deadline)?;
     let mut child_note = "none".to_string();
     let mut child_ops = 0;
     if let Some((pid, rfd)) = child {
@@ -610,17 +801,32 @@ pub fn run(o: &Opts) -> Result<bool> {
         // SAFETY: waiting for our own child.
         unsafe { libc::waitpid(pid, &mut status, 0) };
         let mut cs = Stats::decode(&String::from_utf8_lossy(&buf));
-        child_ops = cs.hist.remove("child-ops").and_then(|m| m.get("ops").copied()).unwrap_or(0);
+        child_ops = cs
+            .hist
+            .remove("child-ops")
+            .and_then(|m| m.get("ops").copied())
+            .unwrap_or(0);
         let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-        child_note = if ok { "ok".into() } else { format!("FAILED(status {status:#x})") };
+        child_note = if ok {
+            "ok".into()
+        } else {
+            format!("FAILED(status {status:#x})")
+        };
         if !ok && !cs.failed() {
             cs.violations += 1;
-            cs.problems.push(format!("forked child ended with status {status:#x}"));
+            cs.problems
+                .push(format!("forked child ended with status {status:#x}"));
         }
         st.merge(cs);
     }
     let total_ops: u64 = ops.values().sum::<u64>() + child_ops;
-    println!("operations: {}", ops.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "));
+    println!(
+        "operations: {}",
+        ops.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     println!("errno histogram per request:");
     st.print_hist();
     for p in &st.problems {
