@@ -21,6 +21,7 @@ mod life;
 mod repro;
 mod stats;
 mod stress;
+mod verdict;
 mod sys;
 
 #[derive(Parser)]
