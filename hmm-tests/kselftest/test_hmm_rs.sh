@@ -37,9 +37,18 @@ Options:
   -h, --help                 this help
   SUITE_ARGS                 passed to the suite, e.g. -- -t migrate_on_fault
 
+Environment (for runners that pass no arguments, e.g. run_kselftest.sh):
+  HMM_SPM_ADDRS="ADDR0 ADDR1"  the two spm addresses (space or comma separated), or
+  SPM_ADDR_DEV0=ADDR0 SPM_ADDR_DEV1=ADDR1; addresses on the command line win
+  HMM_DRIVER, HMM_DMIRROR_ABI  as --module, --abi
+  HMM_TESTS_RUN_CRASHING=1     also run the regression cases known to crash the stock C
+                             driver (write_during_migrate); by default the suite skips them
+                             when /sys/module/test_hmm is there and test_hmm_rs is not
+
 Examples:
   ./$TEST_NAME.sh
   ./$TEST_NAME.sh smoke 0x100000000 0x120000000
+  HMM_SPM_ADDRS="0x100000000 0x120000000" ./$TEST_NAME.sh
   ./$TEST_NAME.sh -m ./test_hmm_rs.ko -a patched smoke -- -f hmm2
 EOF
 }
@@ -195,6 +204,19 @@ while [ $# -gt 0 ]; do
 		ADDRS+=("$1"); shift ;;
 	esac
 done
+
+# The spm addresses from the environment when none were given (the kselftest runner passes
+# no arguments).
+if [ ${#ADDRS[@]} -eq 0 ]; then
+	if [ -n "${HMM_SPM_ADDRS:-}" ]; then
+		read -r -a ADDRS <<< "${HMM_SPM_ADDRS//,/ }"
+		[ ${#ADDRS[@]} -eq 2 ] || die "HMM_SPM_ADDRS must hold two addresses, not '$HMM_SPM_ADDRS'"
+	elif [ -n "${SPM_ADDR_DEV0:-}" ] || [ -n "${SPM_ADDR_DEV1:-}" ]; then
+		[ -n "${SPM_ADDR_DEV0:-}" ] && [ -n "${SPM_ADDR_DEV1:-}" ] ||
+			die "SPM_ADDR_DEV0 and SPM_ADDR_DEV1 must both be set"
+		ADDRS=("$SPM_ADDR_DEV0" "$SPM_ADDR_DEV1")
+	fi
+fi
 
 case "$ABI" in
 ""|patched|mainline) ;;
