@@ -233,7 +233,8 @@ fn pidfd_readable(pidfd: libc::c_int, wait: Duration) -> std::io::Result<bool> {
             events: libc::POLLIN,
             revents: 0,
         };
-        let ms = libc::c_int::try_from(left.as_millis()).unwrap_or(libc::c_int::MAX);
+        // Rounded up: a wait never ends before `wait`.
+        let ms = libc::c_int::try_from(left.as_micros().div_ceil(1000)).unwrap_or(libc::c_int::MAX);
         // SAFETY: one valid pollfd.
         let ret = unsafe { libc::poll(&mut pfd, 1, ms) };
         match ret {
