@@ -286,10 +286,12 @@ fn reap_polling(pid: libc::pid_t, wait: Duration) -> Option<libc::c_int> {
 /// How many lines of a stuck thread's kernel stack the diagnostic quotes.
 const STACK_LINES: usize = 4;
 
-/// Where a process that does not die is stuck: `wchan W / stack: f1 <- f2 … (pid P tid T
-/// state S, left unreaped)`, for its thread in uninterruptible sleep (`D`) if any, else its
-/// first thread with a wait channel. `/proc/PID/task/TID/stack` needs root; without it the
-/// error is quoted instead.
+/// Where a process that does not die is stuck: `wchan W / stack: f1 <- f2 … / syscall N ARG0
+/// ARG1 (pid P tid T state S, left unreaped)`, for its thread in uninterruptible sleep (`D`)
+/// if any, else its first thread with a wait channel. `/proc/PID/task/TID/stack` needs root
+/// and `CONFIG_STACKTRACE`; without them the error is quoted instead. The system call (its
+/// number and first two arguments: for an ioctl the fd and the request) is what is left to
+/// tell when the thread spins in the kernel (state R, wchan 0).
 pub(crate) fn stuck_report(pid: libc::pid_t) -> String {
     let tasks = match std::fs::read_dir(format!("/proc/{pid}/task")) {
         Ok(dir) => dir
@@ -329,7 +331,13 @@ pub(crate) fn stuck_report(pid: libc::pid_t) -> String {
         }
         Err(e) => format!("stack unreadable: {e}"),
     };
-    format!("wchan {wchan} / {stack} (pid {pid} tid {tid} state {state}, left unreaped)")
+    // For a thread spinning in the kernel (state R, wchan 0, no stack): which system call.
+    let syscall = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/syscall"))
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|e| format!("unreadable: {e}"));
+    format!(
+        "wchan {wchan} / {stack} / syscall {syscall} (pid {pid} tid {tid} state {state}, left unreaped)"
+    )
 }
 
 /// The state letter of a `/proc/…/stat` line (after the parenthesised command name, which
@@ -411,6 +419,7 @@ mod tests {
             "{diag}"
         );
         assert!(diag.contains(" / stack"), "{diag}");
+        assert!(diag.contains(" / syscall "), "{diag}");
         assert!(
             took >= Duration::from_millis(800) && took < Duration::from_secs(5),
             "waited {took:?}"
