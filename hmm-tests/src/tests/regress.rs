@@ -155,7 +155,7 @@ impl Hmm {
         if let Some(why) = crate::driver::crashing_skip(
             crate::driver::driver(),
             run_crashing,
-            "a WRITE copies into a page the racing migration freed (BUG: unable to handle page fault in dmirror_write) and the case's process is left unkillable",
+            "a WRITE racing the migration is lost, or copies into a page the migration freed (BUG: unable to handle page fault in dmirror_write) and leaves the case's process unkillable",
         ) {
             SKIP!(return, "{why}");
         }
