@@ -13,7 +13,8 @@
 //! `waitpid(WNOHANG)` right after the kill and reports the timeout either way; a child that is
 //! still not reaped after the grace period (stuck in the kernel, where SIGKILL does not reach
 //! it) fails as `timeout, unkillable: wchan W / stack: …` and is left behind, and the suite
-//! goes on with the next case.
+//! goes on with the next case. (And where C gives up on a child it cannot open a pidfd for or
+//! poll, leaving it running, this runner kills its group and reaps it within the same grace.)
 
 use std::io::Write as _;
 use std::time::{Duration, Instant};
