@@ -21,10 +21,14 @@ mod life;
 mod repro;
 mod stats;
 mod stress;
+mod verdict;
 mod sys;
 
 #[derive(Parser)]
-#[command(name = "hmm-robust", about = "Robustness battery for /dev/hmm_dmirrorN")]
+#[command(
+    name = "hmm-robust",
+    about = "Robustness battery for /dev/hmm_dmirrorN"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -130,22 +134,39 @@ enum Cmd {
 fn main() {
     let cli = Cli::parse();
     let r: Result<bool> = match cli.cmd {
-        Cmd::Fuzz { seed, requests, abi, devices, path, trace, skip, progress_file, exclude, check_every, max_seconds } => {
-            fuzz::run(&fuzz::Opts {
-                seed,
-                requests,
-                abi,
-                devices,
-                path,
-                trace,
-                skip,
-                progress: progress_file,
-                exclude,
-                check_every,
-                max_seconds,
-            })
-        }
-        Cmd::Stress { seed, seconds, threads, abi, no_fork, no_release } => stress::run(&stress::Opts {
+        Cmd::Fuzz {
+            seed,
+            requests,
+            abi,
+            devices,
+            path,
+            trace,
+            skip,
+            progress_file,
+            exclude,
+            check_every,
+            max_seconds,
+        } => fuzz::run(&fuzz::Opts {
+            seed,
+            requests,
+            abi,
+            devices,
+            path,
+            trace,
+            skip,
+            progress: progress_file,
+            exclude,
+            check_every,
+            max_seconds,
+        }),
+        Cmd::Stress {
+            seed,
+            seconds,
+            threads,
+            abi,
+            no_fork,
+            no_release,
+        } => stress::run(&stress::Opts {
             seed,
             seconds,
             threads,
@@ -153,7 +174,12 @@ fn main() {
             fork: !no_fork,
             release: !no_release,
         }),
-        Cmd::Hold { what, dir, abi, limit } => life::hold(what, &dir, abi, Duration::from_secs(limit)),
+        Cmd::Hold {
+            what,
+            dir,
+            abi,
+            limit,
+        } => life::hold(what, &dir, abi, Duration::from_secs(limit)),
         Cmd::Smoke { abi } => life::smoke(abi),
         Cmd::Repro { name, abi, npages } => repro::run(name, abi, npages),
     };

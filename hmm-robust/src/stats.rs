@@ -44,7 +44,12 @@ impl Stats {
                 sys::errno_name(e)
             }
         };
-        *self.hist.entry(kind.to_string()).or_default().entry(name).or_default() += 1;
+        *self
+            .hist
+            .entry(kind.to_string())
+            .or_default()
+            .entry(name)
+            .or_default() += 1;
     }
 
     /// Note a problem (kept: the first 50).
@@ -105,7 +110,10 @@ impl Stats {
                 *t.entry(n.as_str()).or_default() += c;
             }
         }
-        t.iter().map(|(n, c)| format!("{n}:{c}")).collect::<Vec<_>>().join(",")
+        t.iter()
+            .map(|(n, c)| format!("{n}:{c}"))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// Whether anything failed.
@@ -117,7 +125,13 @@ impl Stats {
     pub fn encode(&self) -> String {
         let mut s = format!(
             "{} {} {} {} {} {} {}\n",
-            self.requests, self.ok, self.errors, self.undeclared, self.violations, self.pages_verified, self.mismatches
+            self.requests,
+            self.ok,
+            self.errors,
+            self.undeclared,
+            self.violations,
+            self.pages_verified,
+            self.mismatches
         );
         for (k, m) in &self.hist {
             for (n, c) in m {
@@ -135,7 +149,10 @@ impl Stats {
         let mut st = Stats::default();
         let mut lines = s.lines();
         if let Some(first) = lines.next() {
-            let v: Vec<u64> = first.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+            let v: Vec<u64> = first
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect();
             if v.len() == 7 {
                 st.requests = v[0];
                 st.ok = v[1];
@@ -151,7 +168,11 @@ impl Stats {
                 let p: Vec<&str> = r.split_whitespace().collect();
                 if p.len() == 3 {
                     let c = p[2].parse().unwrap_or(0);
-                    *st.hist.entry(p[0].into()).or_default().entry(p[1].into()).or_default() += c;
+                    *st.hist
+                        .entry(p[0].into())
+                        .or_default()
+                        .entry(p[1].into())
+                        .or_default() += c;
                 }
             } else if let Some(r) = l.strip_prefix("P ") {
                 st.problems.push(r.to_string());

@@ -10,6 +10,7 @@
 //! are exact; they are checked during the run (device READ, CPU) and at the end.
 use crate::stats::Stats;
 use crate::sys::{self, page_size};
+use crate::verdict::{self, Run};
 use anyhow::{bail, Result};
 use hmm_dmirror::sys::hmm_dmirror_cmd;
 use hmm_dmirror::{Abi, PageState, Request};
@@ -85,9 +86,11 @@ struct Worker<'a> {
     mirror2: usize,
     st: Stats,
     ops: BTreeMap<&'static str, u64>,
-    /// An own block whose mapping could not be restored (the run stops; its pages are not
-    /// checked).
-    lost: Option<usize>,
+    /// An own block whose mapping could not be restored, and why (the run stops, which
+    /// fails it; the block's pages are not checked).
+    lost: Option<(usize, String)>,
+    /// Helper threads of this worker that panicked, with the message.
+    panics: Vec<String>,
 }
 
 fn code(abi: Abi, r: Request) -> Option<u32> {
@@ -102,7 +105,9 @@ impl Worker<'_> {
         b % self.sh.threads == self.id
     }
     fn own_blocks(&self) -> Vec<usize> {
-        (0..self.sh.nblocks).filter(|&b| self.owns_block(b)).collect()
+        (0..self.sh.nblocks)
+            .filter(|&b| self.owns_block(b))
+            .collect()
     }
     fn rand_own_block(&mut self) -> usize {
         let v = self.own_blocks();
@@ -113,9 +118,25 @@ impl Worker<'_> {
     }
 
     /// A raw request; records its result under `kind`.
-    fn req(&mut self, kind: &'static str, fd: RawFd, r: Request, addr: usize, ptr: usize, npages: u64) -> (Result<(), i32>, hmm_dmirror_cmd) {
-        let mut cmd = hmm_dmirror_cmd { addr: addr as u64, ptr: ptr as u64, npages, cpages: 0, faults: 0 };
-        let Some(c) = code(self.sh.abi, r) else { return (Err(libc::ENOTTY), cmd) };
+    fn req(
+        &mut self,
+        kind: &'static str,
+        fd: RawFd,
+        r: Request,
+        addr: usize,
+        ptr: usize,
+        npages: u64,
+    ) -> (Result<(), i32>, hmm_dmirror_cmd) {
+        let mut cmd = hmm_dmirror_cmd {
+            addr: addr as u64,
+            ptr: ptr as u64,
+            npages,
+            cpages: 0,
+            faults: 0,
+        };
+        let Some(c) = code(self.sh.abi, r) else {
+            return (Err(libc::ENOTTY), cmd);
+        };
         // SAFETY: addr ranges are in the stress arena (or the thread's own blocks for
         // WRITE), ptr is this thread's own mirror, arena memory only accessed through volatile
         // copies; the cmd is a live local.
@@ -150,7 +171,10 @@ impl Worker<'_> {
             unsafe { sys::read_mem(data_at + i * ps, &mut got) };
             self.st.pages_verified += 1;
             if got != page_bytes(self.gen[p], p) {
-                self.st.mismatch(format!("stress thread {}: {what}: page {p} (gen {}) differs", self.id, self.gen[p]));
+                self.st.mismatch(format!(
+                    "stress thread {}: {what}: page {p} (gen {}) differs",
+                    self.id, self.gen[p]
+                ));
                 return;
             }
         }
@@ -188,7 +212,14 @@ impl Worker<'_> {
                     unsafe { sys::write_mem(self.mirror + i * ps, &page_bytes(g, b * BP + i)) };
                 }
                 let fd = self.rand_dev();
-                let (r, _) = self.req("WRITE", fd, Request::Write, self.page_addr(b * BP), self.mirror, n as u64);
+                let (r, _) = self.req(
+                    "WRITE",
+                    fd,
+                    Request::Write,
+                    self.page_addr(b * BP),
+                    self.mirror,
+                    n as u64,
+                );
                 for i in 0..n {
                     let p = b * BP + i;
                     let mut got = vec![0u8; ps];
@@ -206,8 +237,23 @@ impl Worker<'_> {
             28..=37 => {
                 let (f, n) = self.any_range();
                 let fd = self.rand_dev();
-                let r = if self.rng.bool() { Request::Read } else { Request::ReadUnlocked };
-                if let (Ok(()), _) = self.req(if r == Request::Read { "READ" } else { "READ_UNLOCKED" }, fd, r, self.page_addr(f), self.mirror, n as u64) {
+                let r = if self.rng.bool() {
+                    Request::Read
+                } else {
+                    Request::ReadUnlocked
+                };
+                if let (Ok(()), _) = self.req(
+                    if r == Request::Read {
+                        "READ"
+                    } else {
+                        "READ_UNLOCKED"
+                    },
+                    fd,
+                    r,
+                    self.page_addr(f),
+                    self.mirror,
+                    n as u64,
+                ) {
                     self.check_owned("device read", f, n, self.mirror);
                 }
                 "dev-read"
@@ -215,7 +261,14 @@ impl Worker<'_> {
             38..=49 => {
                 let (f, n) = self.any_range();
                 let fd = self.rand_dev();
-                if let (Ok(()), _) = self.req("MIGRATE_TO_DEV", fd, Request::MigrateToDev, self.page_addr(f), self.mirror, n as u64) {
+                if let (Ok(()), _) = self.req(
+                    "MIGRATE_TO_DEV",
+                    fd,
+                    Request::MigrateToDev,
+                    self.page_addr(f),
+                    self.mirror,
+                    n as u64,
+                ) {
                     self.check_owned("migrate to device", f, n, self.mirror);
                 }
                 "migrate-to-dev"
@@ -223,7 +276,14 @@ impl Worker<'_> {
             50..=54 if abi.supports(Request::MigrateOnFaultToDev) => {
                 let (f, n) = self.any_range();
                 let fd = self.rand_dev();
-                if let (Ok(()), _) = self.req("MIGRATE_ON_FAULT", fd, Request::MigrateOnFaultToDev, self.page_addr(f), self.mirror, n as u64) {
+                if let (Ok(()), _) = self.req(
+                    "MIGRATE_ON_FAULT",
+                    fd,
+                    Request::MigrateOnFaultToDev,
+                    self.page_addr(f),
+                    self.mirror,
+                    n as u64,
+                ) {
                     self.check_owned("migrate on fault", f, n, self.mirror);
                 }
                 "migrate-on-fault"
@@ -231,18 +291,33 @@ impl Worker<'_> {
             50..=62 => {
                 let (f, n) = self.any_range();
                 let fd = self.rand_dev();
-                let _ = self.req("MIGRATE_TO_SYS", fd, Request::MigrateToSys, self.page_addr(f), self.mirror, n as u64);
+                let _ = self.req(
+                    "MIGRATE_TO_SYS",
+                    fd,
+                    Request::MigrateToSys,
+                    self.page_addr(f),
+                    self.mirror,
+                    n as u64,
+                );
                 "migrate-to-sys"
             }
             63..=68 => {
                 let (f, n) = self.any_range();
                 let fd = self.rand_dev();
-                if let (Ok(()), _) = self.req("SNAPSHOT", fd, Request::Snapshot, self.page_addr(f), self.mirror, n as u64) {
+                if let (Ok(()), _) = self.req(
+                    "SNAPSHOT",
+                    fd,
+                    Request::Snapshot,
+                    self.page_addr(f),
+                    self.mirror,
+                    n as u64,
+                ) {
                     let mut b = vec![0u8; n];
                     // SAFETY: own mirror.
                     unsafe { sys::read_mem_bytes(self.mirror, &mut b) };
                     if let Some(x) = b.iter().find(|x| PageState::from_byte(**x).is_err()) {
-                        self.st.violation(format!("stress: snapshot byte {x:#x} is no defined state"));
+                        self.st
+                            .violation(format!("stress: snapshot byte {x:#x} is no defined state"));
                     }
                 }
                 "snapshot"
@@ -250,9 +325,23 @@ impl Worker<'_> {
             69..=74 => {
                 let (f, n) = self.any_range();
                 let fd = self.rand_dev();
-                if let (Ok(()), _) = self.req("EXCLUSIVE", fd, Request::Exclusive, self.page_addr(f), self.mirror, n as u64) {
+                if let (Ok(()), _) = self.req(
+                    "EXCLUSIVE",
+                    fd,
+                    Request::Exclusive,
+                    self.page_addr(f),
+                    self.mirror,
+                    n as u64,
+                ) {
                     self.check_owned("exclusive", f, n, self.mirror);
-                    let _ = self.req("CHECK_EXCLUSIVE", fd, Request::CheckExclusive, self.page_addr(f), self.mirror, n as u64);
+                    let _ = self.req(
+                        "CHECK_EXCLUSIVE",
+                        fd,
+                        Request::CheckExclusive,
+                        self.page_addr(f),
+                        self.mirror,
+                        n as u64,
+                    );
                 }
                 "exclusive"
             }
@@ -260,15 +349,24 @@ impl Worker<'_> {
                 // mprotect an own block read-only / none and back, with requests in between.
                 let b = self.rand_own_block();
                 let a = self.page_addr(b * BP);
-                let prot = if self.rng.bool() { libc::PROT_READ } else { libc::PROT_NONE };
+                let prot = if self.rng.bool() {
+                    libc::PROT_READ
+                } else {
+                    libc::PROT_NONE
+                };
                 let _ = sys::mprotect(a, BP * ps, prot);
                 let fd = self.rand_dev();
-                let _ = self.req("MIGRATE_TO_DEV", fd, Request::MigrateToDev, a, self.mirror, BP as u64);
+                let _ = self.req(
+                    "MIGRATE_TO_DEV",
+                    fd,
+                    Request::MigrateToDev,
+                    a,
+                    self.mirror,
+                    BP as u64,
+                );
                 std::thread::yield_now();
                 if let Err(e) = sys::mprotect(a, BP * ps, libc::PROT_READ | libc::PROT_WRITE) {
-                    self.st.problem(format!("mprotect of block {b} back to RW: errno {e}"));
-                    self.lost = Some(b);
-                    self.sh.stop.store(true, Ordering::Relaxed);
+                    self.lose(b, format!("mprotect of block {b} back to RW: errno {e}"));
                     return;
                 }
                 self.check_owned("after mprotect", b * BP, BP, a);
@@ -287,14 +385,21 @@ impl Worker<'_> {
                 let r = unsafe { sys::mmap_fixed(a, BP * ps, libc::PROT_NONE, anon, -1, 0) };
                 if r.is_ok() {
                     let fd = self.rand_dev();
-                    let _ = self.req("READ(unmapped)", fd, Request::Read, a, self.mirror, BP as u64);
+                    let _ = self.req(
+                        "READ(unmapped)",
+                        fd,
+                        Request::Read,
+                        a,
+                        self.mirror,
+                        BP as u64,
+                    );
                 }
                 // SAFETY: as above.
-                let r = r.and_then(|()| unsafe { sys::mmap_fixed(a, BP * ps, libc::PROT_READ | libc::PROT_WRITE, anon, -1, 0) });
+                let r = r.and_then(|()| unsafe {
+                    sys::mmap_fixed(a, BP * ps, libc::PROT_READ | libc::PROT_WRITE, anon, -1, 0)
+                });
                 if let Err(e) = r {
-                    self.st.problem(format!("re-map of block {b}: {e:#}"));
-                    self.lost = Some(b);
-                    self.sh.stop.store(true, Ordering::Relaxed);
+                    self.lose(b, format!("re-map of block {b}: {e:#}"));
                     return;
                 }
                 for p in b * BP..(b + 1) * BP {
@@ -310,11 +415,16 @@ impl Worker<'_> {
                 let s = self.sh.spare + self.id * BP * ps;
                 if sys::mremap_fixed(a, BP * ps, s).is_ok() {
                     let fd = self.rand_dev();
-                    let _ = self.req("MIGRATE_TO_DEV(moved)", fd, Request::MigrateToDev, a, self.mirror, BP as u64);
+                    let _ = self.req(
+                        "MIGRATE_TO_DEV(moved)",
+                        fd,
+                        Request::MigrateToDev,
+                        a,
+                        self.mirror,
+                        BP as u64,
+                    );
                     if sys::mremap_fixed(s, BP * ps, a).is_err() {
-                        self.st.problem(format!("mremap back of block {b} failed"));
-                        self.lost = Some(b);
-                        self.sh.stop.store(true, Ordering::Relaxed);
+                        self.lose(b, format!("mremap back of block {b} failed"));
                         return;
                     }
                 }
@@ -337,6 +447,14 @@ impl Worker<'_> {
         self.sh.ops.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Own block `b` could not be restored: the stress stops (a FAIL, with `why`).
+    fn lose(&mut self, b: usize, why: String) {
+        let why = format!("stress thread {}: {why}", self.id);
+        self.st.problem(why.clone());
+        self.lost = Some((b, why));
+        self.sh.stop.store(true, Ordering::Relaxed);
+    }
+
     fn next_gen(&mut self) -> u32 {
         self.next_gen += 1;
         self.next_gen
@@ -350,7 +468,13 @@ impl Worker<'_> {
         // SAFETY: open(2) with a NUL-terminated path.
         let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDWR | libc::O_CLOEXEC) };
         if fd < 0 {
-            self.st.problem(format!("open {}: errno {}", path.trim_end_matches('\0'), sys::errno()));
+            // The device opened at the start: a failure now is a failed operation.
+            self.st.violation(format!(
+                "stress thread {}: close-while-busy: open {}: errno {}",
+                self.id,
+                path.trim_end_matches('\0'),
+                sys::errno()
+            ));
             return;
         }
         let (f, cnt) = self.any_range();
@@ -362,13 +486,28 @@ impl Worker<'_> {
             let h = s.spawn(move || {
                 let mut st = Stats::default();
                 for i in 0..16 {
-                    let r = if i % 2 == 0 { Request::MigrateToDev } else { Request::Read };
+                    let r = if i % 2 == 0 {
+                        Request::MigrateToDev
+                    } else {
+                        Request::Read
+                    };
                     let Some(c) = abi.request_code(r) else { break };
-                    let mut cmd = hmm_dmirror_cmd { addr: addr as u64, ptr: mirror2 as u64, npages: cnt as u64, cpages: 0, faults: 0 };
+                    let mut cmd = hmm_dmirror_cmd {
+                        addr: addr as u64,
+                        ptr: mirror2 as u64,
+                        npages: cnt as u64,
+                        cpages: 0,
+                        faults: 0,
+                    };
                     // SAFETY: the range is in the stress arena (contents-preserving requests),
                     // ptr is this thread's second mirror.
                     let res = unsafe { sys::ioctl(fd, c, std::ptr::from_mut(&mut cmd) as usize) };
-                    st.record("busy-close", res);
+                    let kind = if r == Request::MigrateToDev {
+                        "busy-close:MIGRATE_TO_DEV"
+                    } else {
+                        "busy-close:READ"
+                    };
+                    st.record(kind, res);
                     if res == Err(libc::ENOTTY) || res == Err(libc::EBADF) {
                         break;
                     }
@@ -378,8 +517,21 @@ impl Worker<'_> {
             std::thread::sleep(Duration::from_micros(delay));
             // SAFETY: fd is ours; dup2 atomically replaces the device file by /dev/null.
             unsafe { libc::dup2(self.sh.nullfd, fd) };
-            h.join().unwrap_or_default()
+            h.join()
         });
+        let helper_stats = match helper_stats {
+            Ok(st) => st,
+            Err(p) => {
+                let why = format!(
+                    "stress thread {}: the close-while-busy helper panicked: {}",
+                    self.id,
+                    verdict::panic_message(p.as_ref())
+                );
+                self.st.problem(why.clone());
+                self.panics.push(why);
+                Stats::default()
+            }
+        };
         // SAFETY: closing the fd this function opened.
         unsafe { libc::close(fd) };
         self.st.merge(helper_stats);
@@ -388,7 +540,12 @@ impl Worker<'_> {
         let b = f / BP;
         for blk in b..=((f + cnt - 1) / BP).min(self.sh.nblocks - 1) {
             if self.owns_block(blk) {
-                self.check_owned("after close-while-busy", blk * BP, BP, self.page_addr(blk * BP));
+                self.check_owned(
+                    "after close-while-busy",
+                    blk * BP,
+                    BP,
+                    self.page_addr(blk * BP),
+                );
             }
         }
     }
@@ -402,7 +559,11 @@ fn open_devs(abi: Abi) -> Result<Vec<(RawFd, u32)>> {
         let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDWR | libc::O_CLOEXEC) };
         if fd < 0 {
             if n < 2 {
-                bail!("{}: errno {} (load the driver first)", path.trim_end_matches('\0'), sys::errno());
+                bail!(
+                    "{}: errno {} (load the driver first)",
+                    path.trim_end_matches('\0'),
+                    sys::errno()
+                );
             }
             continue;
         }
@@ -420,9 +581,28 @@ fn open_devs(abi: Abi) -> Result<Vec<(RawFd, u32)>> {
     Ok(v)
 }
 
-/// One process's part: `threads` workers over the arena; returns the stats, op counts.
+/// One process's part of the stress.
+struct Part {
+    st: Stats,
+    ops: BTreeMap<&'static str, u64>,
+    releases: u64,
+    busy_closes: u64,
+    run: Run,
+}
+
+/// One process's part: `threads` workers over the arena from `start` to `deadline`.
 #[allow(clippy::too_many_arguments)]
-fn stress_here(o: &Opts, base: usize, nblocks: usize, spare: usize, gen: &[u32], threads: usize, seed: u64, deadline: Instant) -> Result<(Stats, BTreeMap<&'static str, u64>, u64, u64)> {
+fn stress_here(
+    o: &Opts,
+    base: usize,
+    nblocks: usize,
+    spare: usize,
+    gen: &[u32],
+    threads: usize,
+    seed: u64,
+    start: Instant,
+    deadline: Instant,
+) -> Result<Part> {
     let ps = page_size();
     let devs = open_devs(o.abi)?;
     // SAFETY: open(2) with a NUL-terminated path.
@@ -443,10 +623,17 @@ fn stress_here(o: &Opts, base: usize, nblocks: usize, spare: usize, gen: &[u32],
     };
     let mut mirrors = Vec::new();
     for _ in 0..threads * 2 {
-        mirrors.push(sys::mmap(MIRROR * ps, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1)?);
+        mirrors.push(sys::mmap(
+            MIRROR * ps,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+        )?);
     }
     let mut total = Stats::default();
     let mut ops: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut run = Run::default();
+    let mut last_stop = start;
     std::thread::scope(|s| {
         let sh = &sh;
         let mut hs = Vec::new();
@@ -465,53 +652,110 @@ fn stress_here(o: &Opts, base: usize, nblocks: usize, spare: usize, gen: &[u32],
                     st: Stats::default(),
                     ops: BTreeMap::new(),
                     lost: None,
+                    panics: Vec::new(),
                 };
-                while Instant::now() < sh.deadline && !sh.stop.load(Ordering::Relaxed) {
-                    w.op();
-                }
-                // Final check of every own page.
-                for b in w.own_blocks() {
-                    if w.lost == Some(b) {
-                        continue;
+                // A panic ends this worker only: what it counted so far (mismatches included)
+                // is kept, and the panic fails the run.
+                let looped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    while Instant::now() < sh.deadline && !sh.stop.load(Ordering::Relaxed) {
+                        w.op();
                     }
-                    w.check_owned("final", b * BP, BP, w.page_addr(b * BP));
+                }));
+                let stopped = Instant::now();
+                match looped {
+                    Ok(()) => {
+                        // Final check of every own page.
+                        for b in w.own_blocks() {
+                            if w.lost.as_ref().is_some_and(|(l, _)| *l == b) {
+                                continue;
+                            }
+                            w.check_owned("final", b * BP, BP, w.page_addr(b * BP));
+                        }
+                    }
+                    Err(p) => {
+                        // Its pages' generations may be mid-update: no final check.
+                        let why = format!(
+                            "stress thread {id} panicked: {}",
+                            verdict::panic_message(p.as_ref())
+                        );
+                        w.st.problem(why.clone());
+                        w.panics.push(why);
+                    }
                 }
-                (w.st, w.ops)
+                (w.st, w.ops, stopped, w.lost.map(|(_, why)| why), w.panics)
             }));
         }
-        if o.release {
+        let releaser = o.release.then(|| {
             let sh2 = sh;
             s.spawn(move || {
+                let mut st = Stats::default();
                 let mut rng = fastrand::Rng::with_seed(seed ^ 0x5eed);
                 while Instant::now() < sh2.deadline && !sh2.stop.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(rng.u64(200..800)));
                     let (fd, _) = sh2.devs[rng.usize(..sh2.devs.len())];
                     if let Some(c) = sh2.abi.request_code(Request::Release) {
-                        let mut cmd = hmm_dmirror_cmd { addr: 0, ptr: 0, npages: 1, cpages: 0, faults: 0 };
+                        let mut cmd = hmm_dmirror_cmd {
+                            addr: 0,
+                            ptr: 0,
+                            npages: 1,
+                            cpages: 0,
+                            faults: 0,
+                        };
                         // SAFETY: RELEASE touches no user memory besides the local cmd.
-                        let _ = unsafe { sys::ioctl(fd, c, std::ptr::from_mut(&mut cmd) as usize) };
+                        let r = unsafe { sys::ioctl(fd, c, std::ptr::from_mut(&mut cmd) as usize) };
+                        st.record("RELEASE", r);
                         sh2.releases.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-            });
-        }
-        for h in hs {
+                st
+            })
+        });
+        for (id, h) in hs.into_iter().enumerate() {
             match h.join() {
-                Ok((st, op)) => {
+                Ok((st, op, stopped, lost, panics)) => {
                     total.merge(st);
                     for (k, v) in op {
                         *ops.entry(k).or_default() += v;
                     }
+                    last_stop = last_stop.max(stopped);
+                    run.lost.extend(lost);
+                    run.panics.extend(panics);
                 }
-                Err(_) => total.problem("a stress thread panicked".into()),
+                Err(p) => {
+                    let why = format!(
+                        "stress thread {id} panicked after its operations: {}",
+                        verdict::panic_message(p.as_ref())
+                    );
+                    total.problem(why.clone());
+                    run.panics.push(why);
+                }
             }
         }
+        match releaser.map(|h| h.join()) {
+            Some(Ok(st)) => total.merge(st),
+            Some(Err(p)) => {
+                let why = format!(
+                    "the RELEASE thread panicked: {}",
+                    verdict::panic_message(p.as_ref())
+                );
+                total.problem(why.clone());
+                run.panics.push(why);
+            }
+            None => {}
+        }
     });
+    run.ran = last_stop.saturating_duration_since(start);
     for &(fd, _) in &sh.devs {
         // SAFETY: closing fds opened above.
         unsafe { libc::close(fd) };
     }
-    Ok((total, ops, sh.releases.load(Ordering::Relaxed), sh.busy_closes.load(Ordering::Relaxed)))
+    Ok(Part {
+        st: total,
+        ops,
+        releases: sh.releases.load(Ordering::Relaxed),
+        busy_closes: sh.busy_closes.load(Ordering::Relaxed),
+        run,
+    })
 }
 
 /// Run the stress; returns whether it passed.
@@ -521,8 +765,18 @@ pub fn run(o: &Opts) -> Result<bool> {
     let threads = o.threads.max(1);
     let nblocks = 16 * threads;
     let len = nblocks * BP * ps;
-    let base = sys::mmap(len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1)?;
-    let spare = sys::mmap(threads.max(4) * BP * ps, libc::PROT_NONE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1)?;
+    let base = sys::mmap(
+        len,
+        libc::PROT_READ | libc::PROT_WRITE,
+        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+        -1,
+    )?;
+    let spare = sys::mmap(
+        threads.max(4) * BP * ps,
+        libc::PROT_NONE,
+        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+        -1,
+    )?;
     // Initial contents: generation 1 everywhere.
     let gen = vec![1u32; nblocks * BP];
     for p in 0..nblocks * BP {
@@ -537,22 +791,43 @@ pub fn run(o: &Opts) -> Result<bool> {
         o.abi.name(),
         nblocks * BP
     );
-    let deadline = Instant::now() + Duration::from_secs(o.seconds);
     // Before forking: half of the arena on device 0, so the child inherits device pages.
+    let mut pre = Stats::default();
     let mut child: Option<(libc::pid_t, RawFd)> = None;
     if o.fork {
         let devs = open_devs(o.abi)?;
         if let Some(c) = o.abi.request_code(Request::MigrateToDev) {
-            let mirror = sys::mmap(nblocks * BP * ps / 2, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1)?;
-            let mut cmd = hmm_dmirror_cmd { addr: base as u64, ptr: mirror as u64, npages: (nblocks * BP / 2) as u64, cpages: 0, faults: 0 };
+            let mirror = sys::mmap(
+                nblocks * BP * ps / 2,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+            )?;
+            let mut cmd = hmm_dmirror_cmd {
+                addr: base as u64,
+                ptr: mirror as u64,
+                npages: (nblocks * BP / 2) as u64,
+                cpages: 0,
+                faults: 0,
+            };
             // SAFETY: the arena's first half and a fresh mirror of the same size.
             let r = unsafe { sys::ioctl(devs[0].0, c, std::ptr::from_mut(&mut cmd) as usize) };
-            println!("  before fork: MIGRATE_TO_DEV of {} pages: {}", cmd.npages, sys::errno_name(r.err().unwrap_or(0)));
+            pre.record("MIGRATE_TO_DEV(before fork)", r);
+            println!(
+                "  before fork: MIGRATE_TO_DEV of {} pages: {}",
+                cmd.npages,
+                sys::errno_name(r.err().unwrap_or(0))
+            );
         }
         for (fd, _) in devs {
             // SAFETY: closing fds opened above (this also tells the driver the file is gone).
             unsafe { libc::close(fd) };
         }
+    }
+    // The stress's seconds count from here, after the set-up.
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(o.seconds);
+    if o.fork {
         let mut p = [0i32; 2];
         // SAFETY: pipe(2) into a local array.
         if unsafe { libc::pipe(p.as_mut_ptr()) } != 0 {
@@ -565,21 +840,37 @@ pub fn run(o: &Opts) -> Result<bool> {
             // SAFETY: closing the read end in the child.
             unsafe { libc::close(p[0]) };
             let ct = (threads / 2).max(2);
-            let res = stress_here(o, base, nblocks, spare, &gen, ct, o.seed ^ 0xc41d, deadline);
-            let (st, code) = match res {
-                Ok((mut st, ops, _, _)) => {
-                    st.hist.entry("child-ops".into()).or_default().insert("ops".into(), ops.values().sum());
-                    let f = st.failed();
-                    (st, i32::from(f))
+            let res = stress_here(
+                o,
+                base,
+                nblocks,
+                spare,
+                &gen,
+                ct,
+                o.seed ^ 0xc41d,
+                start,
+                deadline,
+            );
+            let (s, code) = match res {
+                Ok(mut part) => {
+                    part.st
+                        .hist
+                        .entry("child-ops".into())
+                        .or_default()
+                        .insert("ops".into(), part.ops.values().sum());
+                    let f = part.st.failed();
+                    (
+                        format!("{}{}", part.st.encode(), part.run.encode()),
+                        i32::from(f),
+                    )
                 }
                 Err(e) => {
                     let mut st = Stats::default();
                     st.problem(format!("child: {e:#}"));
                     st.violations += 1;
-                    (st, 1)
+                    (st.encode(), 1)
                 }
             };
-            let s = st.encode();
             // SAFETY: writing a local buffer to the pipe.
             unsafe { libc::write(p[1], s.as_ptr().cast(), s.len()) };
             // SAFETY: leave without running the parent's destructors.
@@ -592,9 +883,19 @@ pub fn run(o: &Opts) -> Result<bool> {
         unsafe { libc::close(p[1]) };
         child = Some((pid, p[0]));
     }
-    let (mut st, ops, releases, busy) = stress_here(o, base, nblocks, spare, &gen, threads, o.seed, deadline)?;
+    let Part {
+        mut st,
+        ops,
+        releases,
+        busy_closes: busy,
+        run: parent_run,
+    } = stress_here(
+        o, base, nblocks, spare, &gen, threads, o.seed, start, deadline,
+    )?;
+    st.merge(pre);
     let mut child_note = "none".to_string();
     let mut child_ops = 0;
+    let mut child_run = None;
     if let Some((pid, rfd)) = child {
         let mut buf = Vec::new();
         let mut chunk = [0u8; 4096];
@@ -609,27 +910,61 @@ pub fn run(o: &Opts) -> Result<bool> {
         let mut status = 0;
         // SAFETY: waiting for our own child.
         unsafe { libc::waitpid(pid, &mut status, 0) };
-        let mut cs = Stats::decode(&String::from_utf8_lossy(&buf));
-        child_ops = cs.hist.remove("child-ops").and_then(|m| m.get("ops").copied()).unwrap_or(0);
+        let text = String::from_utf8_lossy(&buf);
+        let mut cs = Stats::decode(&text);
+        child_run = Run::decode(&text);
+        child_ops = cs
+            .hist
+            .remove("child-ops")
+            .and_then(|m| m.get("ops").copied())
+            .unwrap_or(0);
         let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-        child_note = if ok { "ok".into() } else { format!("FAILED(status {status:#x})") };
+        child_note = if ok {
+            "ok".into()
+        } else {
+            format!("FAILED(status {status:#x})")
+        };
         if !ok && !cs.failed() {
             cs.violations += 1;
-            cs.problems.push(format!("forked child ended with status {status:#x}"));
+            cs.problems
+                .push(format!("forked child ended with status {status:#x}"));
         }
         st.merge(cs);
     }
+    let mut runs = vec![("parent", Some(&parent_run))];
+    if o.fork {
+        runs.push(("forked child", child_run.as_ref()));
+    }
+    let fails = verdict::failures(&st, o.seconds, &runs);
     let total_ops: u64 = ops.values().sum::<u64>() + child_ops;
-    println!("operations: {}", ops.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "));
+    println!(
+        "operations: {}",
+        ops.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     println!("errno histogram per request:");
     st.print_hist();
+    println!(
+        "successes per request kind: {}",
+        verdict::per_kind(&st.hist)
+            .iter()
+            .map(|(k, (n, ok))| format!("{k}={ok}/{n}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     for p in &st.problems {
         println!("problem: {p}");
     }
+    for f in &fails {
+        println!("problem: FAIL: {f}");
+    }
     println!(
-        "hmm-robust stress: seed={} seconds={:.1} threads={} ops={} child_ops={} requests={} ok={} errors={} undeclared={} violations={} pages_verified={} mismatches={} releases={} busy_closes={} child={} errnos={} result={}",
+        "hmm-robust stress: seed={} seconds={:.1} ran={:.1} threads={} ops={} child_ops={} requests={} ok={} errors={} undeclared={} violations={} pages_verified={} mismatches={} releases={} busy_closes={} child={} errnos={} fails={} result={}",
         o.seed,
         t0.elapsed().as_secs_f64(),
+        parent_run.ran.as_secs_f64(),
         threads,
         total_ops,
         child_ops,
@@ -644,7 +979,8 @@ pub fn run(o: &Opts) -> Result<bool> {
         busy,
         child_note,
         st.errno_totals(),
-        if st.failed() { "FAIL" } else { "PASS" }
+        fails.len(),
+        if fails.is_empty() { "PASS" } else { "FAIL" }
     );
-    Ok(!st.failed())
+    Ok(fails.is_empty())
 }

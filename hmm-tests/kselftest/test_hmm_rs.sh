@@ -26,9 +26,8 @@ Commands:
   spm_addr_dev0 spm_addr_dev1  physical addresses of two >= 256 MiB ranges the kernel does
                              not use (e.g. memmap=512M!0x100000000): enables the
                              DEVICE_COHERENT devices 2 and 3; without them the coherent
-                             cases are skipped. Default: \$HMM_SPM_ADDR_DEV0 and
-                             \$HMM_SPM_ADDR_DEV1 when both are set (the kernel's runner
-                             passes no arguments).
+                             cases are skipped. Default: from the environment
+                             (below).
 
 Options:
   -m, --module NAME|PATH.ko  driver to load (default: \$HMM_DRIVER or test_hmm); a path
@@ -40,10 +39,19 @@ Options:
   -h, --help                 this help
   SUITE_ARGS                 passed to the suite, e.g. -- -t migrate_on_fault
 
+Environment (for runners that pass no arguments, e.g. run_kselftest.sh):
+  HMM_SPM_ADDRS="ADDR0 ADDR1"  the two spm addresses (space or comma separated), or
+  SPM_ADDR_DEV0=ADDR0 SPM_ADDR_DEV1=ADDR1; addresses on the command line win
+  HMM_DRIVER, HMM_DMIRROR_ABI  as --module, --abi
+  HMM_TESTS_RUN_CRASHING=1     also run the regression cases known to crash the stock C
+                             driver (write_during_migrate); by default the suite skips them
+                             when /sys/module/test_hmm is there and test_hmm_rs is not
+
 Examples:
   ./$TEST_NAME.sh
   ./$TEST_NAME.sh smoke 0x100000000 0x120000000
-  HMM_DRIVER=./test_hmm_rs.ko HMM_SPM_ADDR_DEV0=0x100000000 HMM_SPM_ADDR_DEV1=0x120000000 \\
+  HMM_SPM_ADDRS="0x100000000 0x120000000" ./$TEST_NAME.sh
+  HMM_DRIVER=./test_hmm_rs.ko HMM_SPM_ADDRS="0x100000000 0x120000000" \\
     ./run_kselftest.sh -t mm:$TEST_NAME.sh
   ./$TEST_NAME.sh -m ./test_hmm_rs.ko -a patched smoke -- -f hmm2
 EOF
@@ -134,8 +142,6 @@ load_driver()
 
 	if [ $# -eq 2 ]; then
 		params=("spm_addr_dev0=$1" "spm_addr_dev1=$2")
-	elif [ $# -eq 0 ] && [ -n "${HMM_SPM_ADDR_DEV0:-}" ] && [ -n "${HMM_SPM_ADDR_DEV1:-}" ]; then
-		params=("spm_addr_dev0=$HMM_SPM_ADDR_DEV0" "spm_addr_dev1=$HMM_SPM_ADDR_DEV1")
 	elif [ $# -ne 0 ]; then
 		echo "Missing module parameters. Make sure pass spm_addr_dev0 and spm_addr_dev1" >&2
 		usage >&2
@@ -207,6 +213,19 @@ while [ $# -gt 0 ]; do
 		ADDRS+=("$1"); shift ;;
 	esac
 done
+
+# The spm addresses from the environment when none were given (the kselftest runner passes
+# no arguments).
+if [ ${#ADDRS[@]} -eq 0 ]; then
+	if [ -n "${HMM_SPM_ADDRS:-}" ]; then
+		read -r -a ADDRS <<< "${HMM_SPM_ADDRS//,/ }"
+		[ ${#ADDRS[@]} -eq 2 ] || die "HMM_SPM_ADDRS must hold two addresses, not '$HMM_SPM_ADDRS'"
+	elif [ -n "${SPM_ADDR_DEV0:-}" ] || [ -n "${SPM_ADDR_DEV1:-}" ]; then
+		[ -n "${SPM_ADDR_DEV0:-}" ] && [ -n "${SPM_ADDR_DEV1:-}" ] ||
+			die "SPM_ADDR_DEV0 and SPM_ADDR_DEV1 must both be set"
+		ADDRS=("$SPM_ADDR_DEV0" "$SPM_ADDR_DEV1")
+	fi
+fi
 
 case "$ABI" in
 ""|patched|mainline) ;;

@@ -74,6 +74,9 @@ Environment:
   HMM_DMIRROR_ABI=patched|mainline   as --abi
   {REQUIRE_DEVICE_ENV}=1          as --require-device
   KSFT_TAP_LEVEL=<any>               omit the 'TAP version 13' header (nested TAP)
+  HMM_TESTS_RUN_CRASHING=1           also run, against the stock C driver (/sys/module/test_hmm
+                                     without test_hmm_rs), the regression cases known to crash
+                                     it (write_during_migrate); by default they skip there
 
 Output: TAP 13 on stdout exactly as kselftest_harness.h; logs on stderr.
 Exit: 0 all passed (skips allowed, at least one pass), 1 any failure,

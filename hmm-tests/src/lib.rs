@@ -24,6 +24,7 @@ pub mod cli;
 pub mod common;
 pub mod config;
 pub mod dmirror;
+pub mod driver;
 pub mod fixture;
 pub mod harness;
 pub mod sys;

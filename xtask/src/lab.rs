@@ -212,14 +212,16 @@ pub fn run(cmd: LabCmd) -> Result<i32> {
                     } else {
                         "3"
                     };
-                    // The runner reopens /dev/stdout for its log; on the 9p file the guest
-                    // writes the command's output to, what it wrote got overwritten (seen:
-                    // only the outer TAP survived). It writes to the guest's own tmpfs, and
-                    // the file is shown when the runner is done.
+                    // The runner reopens /dev/stdout (`>> /dev/stdout`) for the nested
+                    // test's output: a second open file description whose writes another
+                    // one without O_APPEND, or the 9p file the guest writes the command's
+                    // output to, overwrites (seen: only the outer TAP survived). It writes
+                    // to a file of the guest's own tmpfs, opened O_APPEND by every writer,
+                    // shown when the runner is done.
                     cmd = vec![
                         "bash".into(),
                         "-c".into(),
-                        "\"$@\" > /tmp/kselftest.out 2>&1; rc=$?; cat /tmp/kselftest.out; exit $rc".into(),
+                        "f=/tmp/kselftest.out; : > $f; \"$@\" >> $f 2>&1; rc=$?; cat $f; exit $rc".into(),
                         "kselftest".into(),
                         "env".into(),
                         format!("HMM_DRIVER={}", ko.display()),
@@ -231,8 +233,7 @@ pub fn run(cmd: LabCmd) -> Result<i32> {
                                 "mainline"
                             }
                         ),
-                        format!("HMM_SPM_ADDR_DEV0={dev0}"),
-                        format!("HMM_SPM_ADDR_DEV1={dev1}"),
+                        format!("HMM_SPM_ADDRS={dev0} {dev1}"),
                         format!("HMM_TESTS_TIMEOUT_SCALE={scale}"),
                         install.join("run_kselftest.sh").display().to_string(),
                         "--override-timeout".into(),
