@@ -212,16 +212,13 @@ pub fn run(cmd: LabCmd) -> Result<i32> {
                     } else {
                         "3"
                     };
-                    // The runner reopens /dev/stdout (`>> /dev/stdout`) for the nested
-                    // test's output: a second open file description whose writes another
-                    // one without O_APPEND, or the 9p file the guest writes the command's
-                    // output to, overwrites (seen: only the outer TAP survived). It writes
-                    // to a file of the guest's own tmpfs, opened O_APPEND by every writer,
-                    // shown when the runner is done.
+                    // The runner writes a test's output to /dev/stdout, which in a virtme
+                    // guest is the console's port, not the command's output: -p puts it in
+                    // a file per test, shown when the runner is done.
                     cmd = vec![
                         "bash".into(),
                         "-c".into(),
-                        "f=/tmp/kselftest.out; : > $f; \"$@\" >> $f 2>&1; rc=$?; cat $f; exit $rc".into(),
+                        "d=/tmp/kselftest-logs; rm -rf $d; \"$@\" -p $d; rc=$?; cat $d/*; exit $rc".into(),
                         "kselftest".into(),
                         "env".into(),
                         format!("HMM_DRIVER={}", ko.display()),
