@@ -10,8 +10,11 @@
 //!
 //! The ranges: the last page whose end does not wrap (`2^64 - 2 pages`, 1 page), the 16
 //! pages below it, the first page of the kernel half (`0xffff_8000_0000_0000`), the first
-//! page past user space (`0x0000_8000_0000_0000` with 4-level paging), and 4 pages straddling
-//! the end of user space.
+//! page past user space (the canonical boundary `0x0000_8000_0000_0000` with 4-level paging,
+//! 2^56 with 5-level paging, which the lab's guest has), and 4 pages straddling the end of
+//! user space. With 5-level paging 2^47 is user space without a vma: the requests that need
+//! a vma get it too (they fail there as well); SNAPSHOT and CHECK_EXCLUSIVE legitimately
+//! succeed on it, so they do not.
 
 use hmm_dmirror::{Mirror, Request};
 
@@ -46,11 +49,13 @@ fn task_size(page_size: u64) -> u64 {
     (1u64 << bits) - page_size
 }
 
-/// The ranges `(addr, npages, what)`: none wraps, none lies in user space.
-fn ranges(page_size: u64) -> Vec<(u64, u64, &'static str)> {
+/// The ranges `(addr, npages, what)`: none wraps, none lies in user space; with
+/// `unmapped_user`, also the canonical boundary of 4-level paging when it lies in user space
+/// (5-level paging), where no vma is either.
+fn ranges(page_size: u64, unmapped_user: bool) -> Vec<(u64, u64, &'static str)> {
     let last = 0u64.wrapping_sub(2 * page_size);
     let user_end = task_size(page_size);
-    vec![
+    let mut v = vec![
         (last, 1, "last page whose end does not wrap"),
         (
             last - (MAX_PAGES - 1) * page_size,
@@ -68,15 +73,26 @@ fn ranges(page_size: u64) -> Vec<(u64, u64, &'static str)> {
             4,
             "4 pages straddling the end of user space",
         ),
-    ]
+    ];
+    let boundary = 1u64 << 47;
+    if unmapped_user && boundary < user_end {
+        v.push((boundary, 1, "2^47, unmapped user space with 5-level paging"));
+    }
+    v
 }
 
-/// Sends `req` over every range and asserts that each fails with an errno and leaves the
-/// request's buffer (`ptr`) as it was.
-fn expect_errno_everywhere(dev: &hmm_dmirror::Device, req: Request, page_size: usize) {
+/// Sends `req` over every range (with `unmapped_user`, also over the unmapped user range
+/// above) and asserts that each fails with an errno and leaves the request's buffer (`ptr`)
+/// as it was.
+fn expect_errno_everywhere(
+    dev: &hmm_dmirror::Device,
+    req: Request,
+    page_size: usize,
+    unmapped_user: bool,
+) {
     let size = MAX_PAGES as usize * page_size;
     let mut mirror = Mirror::new(size);
-    for (addr, npages, what) in ranges(page_size as u64) {
+    for (addr, npages, what) in ranges(page_size as u64, unmapped_user) {
         mirror.fill(0xA5);
         // SAFETY: the kernel writes at most `npages` (<= 16) pages, or `npages` bytes for
         // SNAPSHOT, to `ptr`, the 16-page mirror owned here and not borrowed meanwhile; WRITE
@@ -118,7 +134,8 @@ impl Hmm {
                 // MIGRATE_ON_FAULT_TO_DEV: patched ABI only.
                 continue;
             }
-            expect_errno_everywhere(&self.fd, req, self.page_size);
+            // These fail on an unmapped user range too (no vma), so 2^47 is sent either way.
+            expect_errno_everywhere(&self.fd, req, self.page_size, true);
         }
     }
 
@@ -126,12 +143,12 @@ impl Hmm {
     /// ranges its own window loop does not wrap with success, every byte
     /// `HMM_DMIRROR_PROT_ERROR`).
     pub(crate) fn near_top_snapshot(&mut self, _variant: &HmmVariant) {
-        expect_errno_everywhere(&self.fd, HMM_DMIRROR_SNAPSHOT, self.page_size);
+        expect_errno_everywhere(&self.fd, HMM_DMIRROR_SNAPSHOT, self.page_size, false);
     }
 
     /// CHECK_EXCLUSIVE fails with an errno on ranges outside user space (the C driver
     /// answers 0: nothing there is exclusive).
     pub(crate) fn near_top_check_exclusive(&mut self, _variant: &HmmVariant) {
-        expect_errno_everywhere(&self.fd, HMM_DMIRROR_CHECK_EXCLUSIVE, self.page_size);
+        expect_errno_everywhere(&self.fd, HMM_DMIRROR_CHECK_EXCLUSIVE, self.page_size, false);
     }
 }
