@@ -160,6 +160,17 @@ impl DeviceMem {
         self.zone == ZoneType::Private
     }
 
+    /// Whether this device may allocate PMD-sized device folios: a private device always; a
+    /// coherent one only with the module parameter `coherent_thp` (7.3.4 cannot split a
+    /// device-coherent large folio: see `kmod/README.md`).
+    fn coherent_thp(&self) -> bool {
+        !self.is_private() && crate::hmm::param::coherent_thp()
+    }
+
+    fn may_allocate_thp(&self) -> bool {
+        self.is_private() || self.coherent_thp()
+    }
+
     /// Registers an open file.
     pub(crate) fn add_mirror(&self, d: Arc<Dmirror>) -> Result {
         // A handful of entries: growing the vector under the spinlock is cheap.
@@ -238,9 +249,11 @@ impl DeviceMem {
             chunk.first_pfn() + chunk.npages()
         );
         // C: a chunk mapped for a large allocation is made of PMD-sized runs, any other of
-        // single pages. A coherent device has just one chunk: half of each.
+        // single pages. A coherent device has just one chunk: single pages only, as in C,
+        // unless `coherent_thp` is set; then half of each.
         let small = match (self.zone, large) {
-            (ZoneType::Coherent(_), _) => npages / 2,
+            (ZoneType::Coherent(_), _) if self.coherent_thp() => npages / 2,
+            (ZoneType::Coherent(_), _) => npages,
             (ZoneType::Private, true) => 0,
             (ZoneType::Private, false) => npages,
         };
@@ -256,9 +269,9 @@ impl DeviceMem {
     ///
     /// A DEVICE_PRIVATE device starts with single pages and maps a chunk of PMD-sized runs
     /// on the first large allocation, as the C driver does. A DEVICE_COHERENT device has
-    /// only its one SPM range, so it gets half single pages and half PMD-sized runs (the C
-    /// driver cannot allocate a THP on a coherent device at all); single pages are split
-    /// off runs when none is left.
+    /// only its one SPM range: single pages, as in C (which therefore never allocates a
+    /// coherent THP); with `coherent_thp`, half single pages and half PMD-sized runs, and
+    /// single pages are split off runs when none is left.
     pub(crate) fn init_memory(self: &Arc<Self>) -> Result {
         let mut chunks = self.chunks.lock();
         self.add_chunk(&mut chunks, false)
@@ -267,6 +280,10 @@ impl DeviceMem {
     /// Allocates a device page (order 0) or a PMD-sized device folio for the open file with
     /// cookie `token` (C: `dmirror_devmem_alloc_page`).
     pub(crate) fn alloc_page(self: &Arc<Self>, token: usize, large: bool) -> Result<DevPage> {
+        if large && !self.may_allocate_thp() {
+            // The caller falls back to single pages (C's split path).
+            return Err(ENOMEM);
+        }
         let order = if large { PMD_ORDER } else { 0 };
         let n = 1usize << order;
         // A fake DEVICE_PRIVATE device keeps its data in system memory: one page for a

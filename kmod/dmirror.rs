@@ -15,6 +15,7 @@ use crate::hmm::page::{PageKind, PageRef, PAGE_SHIFT, PAGE_SIZE};
 use crate::hmm::range_fault::{range_fault, Faulted, Locking, Request};
 use crate::hmm::Owner;
 use crate::pt::{DevicePageTable, TAG_READ, TAG_WRITE};
+use crate::range::windows;
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{
     alloc::flags::__GFP_NOWARN,
@@ -149,6 +150,12 @@ impl Dmirror {
         self.notifier.data().file_owner()
     }
 
+    /// The end of the mirrored process's user address space (`mm->task_size`): no request's
+    /// range may go past it.
+    pub(crate) fn task_size(&self) -> usize {
+        crate::hmm::user_space::task_size(self.notifier.mm())
+    }
+
     /// `mmget_not_zero(dmirror->notifier.mm)`: the mirrored mm, if it still has users.
     pub(crate) fn mmget(&self) -> Option<ARef<MmWithUser>> {
         self.notifier.mm().mmget_not_zero()
@@ -213,9 +220,7 @@ impl Dmirror {
         unlocked: Option<usize>,
     ) -> Result {
         let mm = self.mmget().ok_or(EFAULT)?;
-        let mut addr = start;
-        while addr < end {
-            let next = core::cmp::min(addr + (FAULT_WINDOW << PAGE_SHIFT), end);
+        for (addr, next) in windows(start, end, FAULT_WINDOW << PAGE_SHIFT) {
             let locking = match unlocked {
                 None => Locking::PerAttempt(&mm),
                 Some(t) => Locking::Unlocked(&mm, t),
@@ -230,7 +235,6 @@ impl Dmirror {
                 self.owner(),
                 |pt, f| self.store_faulted(pt, f, write),
             )?;
-            addr = next;
         }
         Ok(())
     }
@@ -270,19 +274,28 @@ impl Bounce {
     /// Appends the contents of the page mirroring `addr`, which must be the next page.
     fn push_page(&mut self, addr: usize, page: &PageRef<'_>) -> Result {
         let off = self.buf.len();
-        if addr - self.addr != off || self.buf.capacity() - off < PAGE_SIZE {
+        if addr.checked_sub(self.addr) != Some(off) {
             return Err(EINVAL);
         }
-        page.read_into(&mut self.buf.spare_capacity_mut()[..PAGE_SIZE]);
+        let dst = self
+            .buf
+            .spare_capacity_mut()
+            .first_chunk_mut::<PAGE_SIZE>()
+            .ok_or(EINVAL)?;
+        page.read_into(dst);
         // SAFETY: `read_into` initialized the first `PAGE_SIZE` bytes of the spare capacity,
-        // which holds at least that many (checked above).
+        // which holds at least that many (`first_chunk_mut` above).
         unsafe { self.buf.inc_len(PAGE_SIZE) };
         Ok(())
     }
 
-    fn page(&self, addr: usize) -> &[u8] {
-        let off = (addr - self.addr) & !(PAGE_SIZE - 1);
-        &self.buf[off..off + PAGE_SIZE]
+    /// The bytes for the page at `addr`; `EINVAL` if `addr` is outside the buffer's range.
+    fn page(&self, addr: usize) -> Result<&[u8; PAGE_SIZE]> {
+        let off = addr.checked_sub(self.addr).ok_or(EINVAL)? & !(PAGE_SIZE - 1);
+        self.buf
+            .get(off..)
+            .and_then(|b| b.first_chunk::<PAGE_SIZE>())
+            .ok_or(EINVAL)
     }
 }
 
@@ -318,7 +331,7 @@ pub(crate) fn do_write(
         if tag != TAG_WRITE {
             return Err(ENOENT);
         }
-        page.write_from(bounce.page(addr));
+        page.write_from(bounce.page(addr)?);
         bounce.cpages += 1;
         addr += PAGE_SIZE;
     }

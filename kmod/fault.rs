@@ -13,7 +13,9 @@ use kernel::bindings;
 
 /// `dev_pagemap_ops.migrate_to_ram`; returns a `vm_fault_t`.
 pub(crate) fn migrate_to_ram(chunk: &Chunk, fault: &CpuFault<'_>) -> u32 {
-    let page = fault.page();
+    let Some(page) = fault.page() else {
+        return bindings::vm_fault_reason_VM_FAULT_SIGBUS;
+    };
     let data = chunk.data();
     let dev = data.dev();
     // The open file that migrated the page, if it is still open: its device page table

@@ -11,6 +11,7 @@ use crate::hmm::migrate_vma::{MigrateVma, NewPage, Select};
 use crate::hmm::mmap::MmapRead;
 use crate::hmm::page::{PageKind, PageRef, PAGE_SHIFT, PAGE_SIZE, PMD_NR};
 use crate::pt::{TAG_READ, TAG_WRITE};
+use crate::range::window_end;
 use kernel::{mm::virt::VmaRef, prelude::*};
 
 /// The `MIGRATE_VMA_SELECT_*` flag for a device's memory (C: `dmirror_select_device`).
@@ -214,7 +215,7 @@ pub(crate) fn for_each_vma_window(
         if vma.flags() & kernel::bindings::VM_READ == 0 {
             return Err(EINVAL);
         }
-        let next = core::cmp::min(core::cmp::min(end, addr + window), vma.end());
+        let next = window_end(addr, window, core::cmp::min(end, vma.end()));
         f(vma, addr, next)?;
         addr = next;
     }
@@ -271,7 +272,21 @@ pub(crate) fn alloc_and_copy_to_sys(
         } else {
             NewPage::alloc_system(order, Some((vma, addr))).ok()
         };
+        let coherent = matches!(spage.kind(), PageKind::DeviceCoherent(_));
         if new.is_none() && order == 0 {
+            if coherent {
+                // No system page for it (or FAIL_ALLOC): coherent memory is CPU-addressable,
+                // so the page stays where it is and stays mirrored, as a coherent THP does
+                // below. (C fails the request with ENOMEM: with coherent THPs off, as in C,
+                // that made coherent migrate_anon_huge_err fail, whose FAIL_ALLOC then meets
+                // a single page where it expects a THP.)
+                pr_debug!(
+                    "coherent page pfn {:#x} left in device memory\n",
+                    spage.pfn()
+                );
+                i += 1;
+                continue;
+            }
             return Err(ENOMEM);
         }
         let erase = |k: usize| {
@@ -293,7 +308,7 @@ pub(crate) fn alloc_and_copy_to_sys(
                 }
                 dst.set(i, dp, write, order > 0);
             }
-            None if order > 0 && matches!(spage.kind(), PageKind::DeviceCoherent(_)) => {
+            None if order > 0 && coherent => {
                 // No system THP (or FAIL_ALLOC): C gives each page its own system page,
                 // and migrate_vma_pages() splits the device folio. For a device-coherent
                 // THP, 7.3.4 then never frees the 511 tail pages (measured here: the

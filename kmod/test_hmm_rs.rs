@@ -12,6 +12,7 @@
 //! - `devmem.rs`: device memory (chunks, free lists, allocation, eviction).
 //! - `dmirror.rs`: per-open state (the mirror: notifier + device page table `pt.rs`).
 //! - `ioctl/`: entry checks and one file per request; `mmap.rs`: the file's mmap.
+//! - `range.rs`: address windows that cannot overflow.
 //! - `fault.rs`: the CPU fault on device memory (`dev_pagemap_ops.migrate_to_ram`).
 //! - `uapi.rs` (from `hmm-sys`): request numbers of both ABIs and the command layout.
 //!
@@ -28,6 +29,7 @@ mod ioctl;
 mod migrate;
 mod mmap;
 mod pt;
+mod range;
 // The ABI facts are shared with userspace crates, hence `pub` items reachable only here.
 #[allow(unreachable_pub)]
 #[path = "../hmm-sys/src/uapi.rs"]

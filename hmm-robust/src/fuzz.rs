@@ -45,6 +45,9 @@ struct Req {
     loc: CmdLoc,
     /// The entry checks must refuse it.
     must_fail: bool,
+    /// The range lies outside user space without wrapping: a SNAPSHOT that succeeds (the C
+    /// driver's answer) must report every page as `HMM_DMIRROR_PROT_ERROR`.
+    outside_user: bool,
     /// A fresh WRITE source for the mirror at `ptr`.
     fill: Option<Vec<u8>>,
 }
@@ -70,11 +73,17 @@ fn ioc(dir: u32, ty: u32, nr: u32, size: u32) -> u32 {
 
 /// Every request of the ABI with its number.
 fn requests(abi: Abi) -> Vec<(Request, u32)> {
-    Request::ALL.iter().filter_map(|&r| abi.request_code(r).map(|c| (r, c))).collect()
+    Request::ALL
+        .iter()
+        .filter_map(|&r| abi.request_code(r).map(|c| (r, c)))
+        .collect()
 }
 
 fn abi_of(code: u32, abi: Abi) -> Option<Request> {
-    requests(abi).into_iter().find(|&(_, c)| c == code).map(|(r, _)| r)
+    requests(abi)
+        .into_iter()
+        .find(|&(_, c)| c == code)
+        .map(|(r, _)| r)
 }
 
 impl Fuzz {
@@ -96,7 +105,9 @@ impl Fuzz {
         match self.rng.u32(..100) {
             0..=84 => {
                 let cands: Vec<usize> = (0..self.arena.regions.len())
-                    .filter(|&i| !matches!(self.arena.regions[i].kind, Kind::Mirror | Kind::Bystander))
+                    .filter(|&i| {
+                        !matches!(self.arena.regions[i].kind, Kind::Mirror | Kind::Bystander)
+                    })
                     .collect();
                 let r = &self.arena.regions[cands[self.rng.usize(..cands.len())]];
                 let p = self.rng.usize(..r.npages);
@@ -108,16 +119,31 @@ impl Fuzz {
             }
             90..=94 => {
                 let r = &self.arena.regions[self.rng.usize(..self.arena.regions.len())];
-                (if self.rng.bool() { r.guard_lo() } else { r.guard_hi() }, 1)
+                (
+                    if self.rng.bool() {
+                        r.guard_lo()
+                    } else {
+                        r.guard_hi()
+                    },
+                    1,
+                )
             }
             _ => (ps * self.rng.usize(0..8), 1), // below mmap_min_addr: never mapped
         }
     }
 
     fn npages_small(&mut self, room: usize) -> u64 {
-        let n = if self.rng.u32(..10) == 0 { self.rng.usize(1..=MIRROR_PAGES) } else { self.rng.usize(1..=8) };
+        let n = if self.rng.u32(..10) == 0 {
+            self.rng.usize(1..=MIRROR_PAGES)
+        } else {
+            self.rng.usize(1..=8)
+        };
         // Mostly inside the region; sometimes across its end (canary, guard).
-        if self.rng.u32(..8) == 0 { n as u64 } else { n.min(room.max(1)) as u64 }
+        if self.rng.u32(..8) == 0 {
+            n as u64
+        } else {
+            n.min(room.max(1)) as u64
+        }
     }
 
     fn mirror(&mut self) -> usize {
@@ -128,8 +154,20 @@ impl Fuzz {
     /// A `ptr` that the kernel cannot use, or that overlaps `addr`.
     fn bad_ptr(&mut self, addr: usize) -> (u64, &'static str) {
         let ps = page_size();
-        let ro = self.arena.regions.iter().find(|r| r.kind == Kind::ReadOnly).map(|r| r.buf).unwrap_or(0);
-        let none = self.arena.regions.iter().find(|r| r.kind == Kind::ProtNone).map(|r| r.buf).unwrap_or(0);
+        let ro = self
+            .arena
+            .regions
+            .iter()
+            .find(|r| r.kind == Kind::ReadOnly)
+            .map(|r| r.buf)
+            .unwrap_or(0);
+        let none = self
+            .arena
+            .regions
+            .iter()
+            .find(|r| r.kind == Kind::ProtNone)
+            .map(|r| r.buf)
+            .unwrap_or(0);
         let guard = self.arena.regions[0].guard_hi();
         match self.rng.u32(..9) {
             0 => (0, "null"),
@@ -141,6 +179,48 @@ impl Fuzz {
             6 => (0x8000_0000_0000_0000, "noncanonical"),
             7 => (addr as u64, "overlap"),
             _ => ((self.arena.holes[0].0) as u64, "hole"),
+        }
+    }
+
+    /// `(addr, npages, name)` of a page-aligned range whose end does not wrap around 2^64 but
+    /// that does not lie in user space (below `TASK_SIZE`: 2^47 - PAGE_SIZE with 4-level
+    /// paging, 2^56 - PAGE_SIZE with 5-level), at most [`MIRROR_PAGES`] pages.
+    fn outside_user_range(&mut self) -> (u64, u64, &'static str) {
+        let ps = page_size() as u64;
+        let n = self.rng.u64(1..=MIRROR_PAGES as u64);
+        // The canonical boundary of 4-level paging, or the end of user space of 5-level.
+        let boundary = if self.rng.u32(..4) == 0 {
+            1u64 << 56
+        } else {
+            1u64 << 47
+        };
+        let task_size = boundary - ps;
+        match self.rng.u32(..7) {
+            0 => {
+                // Ending at most at 2^64 - PAGE_SIZE (the last page's end would wrap).
+                let last = 0u64.wrapping_sub(2 * ps);
+                let k = self.rng.u64(0..MIRROR_PAGES as u64);
+                (last - (n - 1 + k) * ps, n, "near-top")
+            }
+            1 => (
+                0xffff_8000_0000_0000 + self.rng.u64(0..1024) * ps,
+                n,
+                "kernel-half",
+            ),
+            2 => (boundary + self.rng.u64(0..4) * ps, n, "boundary"),
+            3 => {
+                // Starting below TASK_SIZE, ending past it.
+                let n = n.max(2);
+                (task_size - self.rng.u64(1..n) * ps, n, "straddle")
+            }
+            // The page between TASK_SIZE and the boundary, and beyond.
+            4 => (task_size, self.rng.u64(1..=4), "guard"),
+            5 => (
+                0x8000_0000_0000_0000 + self.rng.u64(0..1024) * ps,
+                n,
+                "noncanonical",
+            ),
+            _ => (0xffff_ffff_ff60_0000, 1, "vsyscall"),
         }
     }
 
@@ -160,9 +240,16 @@ impl Fuzz {
             kind: String::new(),
             code,
             req: Some(req),
-            cmd: hmm_dmirror_cmd { addr: addr as u64, ptr: mirror, npages, cpages: 0, faults: 0 },
+            cmd: hmm_dmirror_cmd {
+                addr: addr as u64,
+                ptr: mirror,
+                npages,
+                cpages: 0,
+                faults: 0,
+            },
             loc: CmdLoc::Normal,
             must_fail: false,
+            outside_user: false,
             fill: None,
         };
         let short = |q: Request| q.name().trim_start_matches("HMM_DMIRROR_").to_string();
@@ -170,7 +257,11 @@ impl Fuzz {
             0..=39 => {
                 r.kind = format!("valid:{}", short(req));
                 if req == Request::Flags {
-                    r.cmd.npages = if self.rng.bool() { 1 } else { self.rng.u64(..) | 1 };
+                    r.cmd.npages = if self.rng.bool() {
+                        1
+                    } else {
+                        self.rng.u64(..) | 1
+                    };
                     r.kind = "valid:FLAGS".into();
                 }
             }
@@ -181,12 +272,26 @@ impl Fuzz {
             }
             52..=59 => {
                 // Unknown numbers in and around the 'H' range.
-                let maxnr = requests(self.abi).iter().map(|&(_, c)| c & 0xff).max().unwrap_or(0);
+                let maxnr = requests(self.abi)
+                    .iter()
+                    .map(|&(_, c)| c & 0xff)
+                    .max()
+                    .unwrap_or(0);
                 r.code = match self.rng.u32(..6) {
                     0 => ioc(3, 0x48, self.rng.u32(maxnr + 1..=0xff), 40),
-                    1 => ioc(3, if self.rng.bool() { 0x47 } else { 0x49 }, self.rng.u32(..=maxnr), 40),
+                    1 => ioc(
+                        3,
+                        if self.rng.bool() { 0x47 } else { 0x49 },
+                        self.rng.u32(..=maxnr),
+                        40,
+                    ),
                     2 => ioc(3, 0x48, maxnr + 1, 40),
-                    3 => ioc(self.rng.u32(..4), 0x48, self.rng.u32(..=0xff), self.rng.u32(..0x4000)),
+                    3 => ioc(
+                        self.rng.u32(..4),
+                        0x48,
+                        self.rng.u32(..=0xff),
+                        self.rng.u32(..0x4000),
+                    ),
                     4 => 0x4800 | self.rng.u32(..=0xff),
                     _ => 0xffff_ff00 | self.rng.u32(..=0xff),
                 };
@@ -213,7 +318,24 @@ impl Fuzz {
                 r.must_fail = true;
                 r.kind = format!("unaligned:{}", short(req));
             }
-            74..=78 => {
+            77..=78 => {
+                // A range that does not wrap but does not lie in user space either.
+                let (a, n, why) = self.outside_user_range();
+                r.cmd.addr = a;
+                r.cmd.npages = n;
+                r.kind = format!("outside-user-{why}:{}", short(req));
+                r.outside_user = true;
+                // The C driver answers SNAPSHOT (all PROT_ERROR) and CHECK_EXCLUSIVE (nothing
+                // exclusive) with success; FLAGS and RELEASE ignore the range.
+                r.must_fail = !matches!(
+                    req,
+                    Request::Snapshot | Request::CheckExclusive | Request::Flags | Request::Release
+                );
+                if req == Request::Flags {
+                    r.cmd.npages = 0; // the flag word: nothing set
+                }
+            }
+            74..=76 => {
                 if self.rng.bool() {
                     // addr + npages*PAGE_SIZE wraps around.
                     let top = self.rng.u64(1..64);
@@ -252,7 +374,8 @@ impl Fuzz {
                     addr
                 };
                 r.cmd.addr = a as u64;
-                r.cmd.npages = [1u64 << 24, 1 << 28, 1 << 31, 1 << 34, 1 << 35][self.rng.usize(..5)];
+                r.cmd.npages =
+                    [1u64 << 24, 1 << 28, 1 << 31, 1 << 34, 1 << 35][self.rng.usize(..5)];
                 r.cmd.ptr = self.arena.regions[self.sink].buf as u64;
                 r.kind = format!("huge-npages:{}", short(req));
                 if matches!(req, Request::Release | Request::Flags) {
@@ -260,8 +383,14 @@ impl Fuzz {
                 }
             }
             88..=93 => {
-                r.loc = [CmdLoc::Null, CmdLoc::Low, CmdLoc::Guard, CmdLoc::Straddle, CmdLoc::ReadOnly, CmdLoc::Kernel]
-                    [self.rng.usize(..6)];
+                r.loc = [
+                    CmdLoc::Null,
+                    CmdLoc::Low,
+                    CmdLoc::Guard,
+                    CmdLoc::Straddle,
+                    CmdLoc::ReadOnly,
+                    CmdLoc::Kernel,
+                ][self.rng.usize(..6)];
                 r.must_fail = true;
                 if r.loc == CmdLoc::ReadOnly && matches!(req, Request::Release) {
                     r.must_fail = false; // may not copy back
@@ -274,7 +403,13 @@ impl Fuzz {
                 let a = s.buf + self.rng.usize(..s.npages / 2) * ps;
                 r.cmd.addr = a as u64;
                 r.cmd.npages = self.rng.u64(1..=16);
-                r.cmd.ptr = (a + self.rng.usize(..8) * ps + if self.rng.bool() { 0 } else { self.rng.usize(..ps) & !7 }) as u64;
+                r.cmd.ptr = (a
+                    + self.rng.usize(..8) * ps
+                    + if self.rng.bool() {
+                        0
+                    } else {
+                        self.rng.usize(..ps) & !7
+                    }) as u64;
                 r.kind = format!("overlap:{}", short(req));
             }
         }
@@ -290,15 +425,27 @@ impl Fuzz {
 
     /// The WRITE post-check: each page of the verified buffer it may have changed holds
     /// either its old contents or the source's; the shadow follows what is there.
-    fn write_check(&mut self, r: &Req, before: &[(usize, Vec<u8>)], sources: &[Option<Vec<u8>>], ok: bool) {
+    fn write_check(
+        &mut self,
+        r: &Req,
+        before: &[(usize, Vec<u8>)],
+        sources: &[Option<Vec<u8>>],
+        ok: bool,
+    ) {
         let ps = page_size();
         for (i, (addr, old)) in before.iter().enumerate() {
-            let Some(now) = self.arena.read_page(*addr) else { continue };
+            let Some(now) = self.arena.read_page(*addr) else {
+                continue;
+            };
             self.stats.pages_verified += 1;
             let new = sources.get(i).cloned().flatten();
             let fits = now == *old || new.as_ref().is_some_and(|n| *n == now);
             if !fits {
-                let region = self.arena.find(*addr).map(|g| format!("{} region {:#x}", g.kind.name(), g.buf)).unwrap_or_default();
+                let region = self
+                    .arena
+                    .find(*addr)
+                    .map(|g| format!("{} region {:#x}", g.kind.name(), g.buf))
+                    .unwrap_or_default();
                 self.stats.mismatch(format!(
                     "{} addr={:#x} ptr={:#x} npages={} ({}): page {addr:#x} ({region}) holds neither its old contents nor the source's",
                     r.kind, r.cmd.addr, r.cmd.ptr, r.cmd.npages, if ok { "ok" } else { "failed" }
@@ -330,12 +477,19 @@ impl Fuzz {
                 let reg = &self.arena.regions[ri];
                 if reg.dev_writable() {
                     let first = (r.cmd.addr as usize - reg.buf) / ps;
-                    let n = (reg.npages - first).min(r.cmd.npages.min(MIRROR_PAGES as u64) as usize);
+                    let n =
+                        (reg.npages - first).min(r.cmd.npages.min(MIRROR_PAGES as u64) as usize);
                     for i in 0..n {
                         let a = r.cmd.addr as usize + i * ps;
                         before.push((a, self.arena.expected_page(a).unwrap_or_default()));
                         let src = (r.cmd.ptr as usize).checked_add(i * ps);
-                        sources.push(src.and_then(|s| if s % 8 == 0 { self.arena.read_page(s) } else { None }));
+                        sources.push(src.and_then(|s| {
+                            if s % 8 == 0 {
+                                self.arena.read_page(s)
+                            } else {
+                                None
+                            }
+                        }));
                     }
                 }
             }
@@ -387,7 +541,10 @@ impl Fuzz {
         if !before.is_empty() {
             self.write_check(&r, &before, &sources, res.is_ok());
         }
-        if r.req == Some(Request::Snapshot) && r.cmd.ptr == r.cmd.addr && r.cmd.addr % ps as u64 == 0 {
+        if r.req == Some(Request::Snapshot)
+            && r.cmd.ptr == r.cmd.addr
+            && r.cmd.addr % ps as u64 == 0
+        {
             // A snapshot into its own range legitimately overwrites its first npages bytes
             // (unknowable in advance): the shadow takes what is there now.
             if let Some(ri) = self.arena.find_buf(r.cmd.addr as usize) {
@@ -407,22 +564,35 @@ impl Fuzz {
             return;
         }
         let Some(req) = r.req else { return };
-        let data_req = PTR_DATA.contains(&req) || matches!(req, Request::Write | Request::Snapshot | Request::MigrateToSys);
+        let data_req = PTR_DATA.contains(&req)
+            || matches!(
+                req,
+                Request::Write | Request::Snapshot | Request::MigrateToSys
+            );
         if data_req && r.cmd.npages <= MIRROR_PAGES as u64 && r.cmd.cpages > r.cmd.npages {
-            self.stats.violation(format!("{} npages={} returned cpages={}", r.kind, r.cmd.npages, r.cmd.cpages));
+            self.stats.violation(format!(
+                "{} npages={} returned cpages={}",
+                r.kind, r.cmd.npages, r.cmd.cpages
+            ));
         }
         let is_mirror = r.cmd.ptr == self.mirror_of(r.cmd.ptr) && r.cmd.ptr != 0;
         if PTR_DATA.contains(&req) && is_mirror && r.cmd.npages <= MIRROR_PAGES as u64 {
             // The device's copy of the range must be what the process holds.
             for i in 0..r.cmd.npages as usize {
                 let a = r.cmd.addr as usize + i * ps;
-                let Some(exp) = self.arena.expected_page(a) else { continue };
+                let Some(exp) = self.arena.expected_page(a) else {
+                    continue;
+                };
                 let mut got = vec![0u8; ps];
                 // SAFETY: the mirror is mapped read-write, MIRROR_PAGES long.
                 unsafe { sys::read_mem(r.cmd.ptr as usize + i * ps, &mut got) };
                 self.stats.pages_verified += 1;
                 if got != exp {
-                    let region = self.arena.find(a).map(|g| format!("{} region {:#x}", g.kind.name(), g.buf)).unwrap_or_default();
+                    let region = self
+                        .arena
+                        .find(a)
+                        .map(|g| format!("{} region {:#x}", g.kind.name(), g.buf))
+                        .unwrap_or_default();
                     self.stats.mismatch(format!(
                         "{} addr={:#x} npages={}: the device returned wrong data for page {i} ({a:#x}, {region})",
                         r.kind, r.cmd.addr, r.cmd.npages
@@ -437,7 +607,17 @@ impl Fuzz {
             unsafe { sys::read_mem_bytes(r.cmd.ptr as usize, &mut got) };
             for (i, b) in got.iter().enumerate() {
                 if PageState::from_byte(*b).is_err() {
-                    self.stats.violation(format!("{} addr={:#x}: snapshot byte {i} = {b:#x} is no defined state", r.kind, r.cmd.addr));
+                    self.stats.violation(format!(
+                        "{} addr={:#x}: snapshot byte {i} = {b:#x} is no defined state",
+                        r.kind, r.cmd.addr
+                    ));
+                    break;
+                }
+                if r.outside_user && *b != hmm_dmirror::sys::HMM_DMIRROR_PROT_ERROR {
+                    self.stats.violation(format!(
+                        "{} addr={:#x}: snapshot byte {i} = {b:#x} for a page outside user space (want HMM_DMIRROR_PROT_ERROR)",
+                        r.kind, r.cmd.addr
+                    ));
                     break;
                 }
             }
@@ -446,7 +626,11 @@ impl Fuzz {
 
     /// `ptr` itself when it is the start of a mirror buffer, else 1 (never equal).
     fn mirror_of(&self, ptr: u64) -> u64 {
-        if self.mirrors.iter().any(|&i| self.arena.regions[i].buf as u64 == ptr) {
+        if self
+            .mirrors
+            .iter()
+            .any(|&i| self.arena.regions[i].buf as u64 == ptr)
+        {
             ptr
         } else {
             1
@@ -526,24 +710,55 @@ pub fn run(o: &Opts) -> Result<bool> {
         }
         arena.add(k, n, &mut rng, dev0)?;
     }
-    let mirrors: Vec<usize> = (0..arena.regions.len()).filter(|&i| arena.regions[i].kind == Kind::Mirror).collect();
-    let sink = arena.regions.iter().position(|r| r.kind == Kind::Sink).unwrap_or(0);
+    let mirrors: Vec<usize> = (0..arena.regions.len())
+        .filter(|&i| arena.regions[i].kind == Kind::Mirror)
+        .collect();
+    let sink = arena
+        .regions
+        .iter()
+        .position(|r| r.kind == Kind::Sink)
+        .unwrap_or(0);
     // cmd pages: [rw][ro][guard]
     let ps = page_size();
-    let cmd_page = sys::mmap(3 * ps, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1)?;
-    sys::mprotect(cmd_page + ps, ps, libc::PROT_READ).map_err(|e| anyhow::anyhow!("mprotect {e}"))?;
-    sys::mprotect(cmd_page + 2 * ps, ps, libc::PROT_NONE).map_err(|e| anyhow::anyhow!("mprotect {e}"))?;
+    let cmd_page = sys::mmap(
+        3 * ps,
+        libc::PROT_READ | libc::PROT_WRITE,
+        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+        -1,
+    )?;
+    sys::mprotect(cmd_page + ps, ps, libc::PROT_READ)
+        .map_err(|e| anyhow::anyhow!("mprotect {e}"))?;
+    sys::mprotect(cmd_page + 2 * ps, ps, libc::PROT_NONE)
+        .map_err(|e| anyhow::anyhow!("mprotect {e}"))?;
     // Holes last, so that nothing else is mapped into them.
     arena.add_hole(4)?;
     arena.add_hole(16)?;
-    let mut f = Fuzz { rng, abi: o.abi, devs, arena, cmd_page, stats: Stats::default(), mirrors, sink };
+    let mut f = Fuzz {
+        rng,
+        abi: o.abi,
+        devs,
+        arena,
+        cmd_page,
+        stats: Stats::default(),
+        mirrors,
+        sink,
+    };
     println!(
         "hmm-robust fuzz: seed={} requests={} abi={} devices={} regions={}",
         o.seed,
         o.requests,
         o.abi.name(),
-        f.devs.iter().map(|d| d.path().display().to_string()).collect::<Vec<_>>().join(","),
-        f.arena.regions.iter().map(|r| format!("{}:{}", r.kind.name(), r.npages)).collect::<Vec<_>>().join(",")
+        f.devs
+            .iter()
+            .map(|d| d.path().display().to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+        f.arena
+            .regions
+            .iter()
+            .map(|r| format!("{}:{}", r.kind.name(), r.npages))
+            .collect::<Vec<_>>()
+            .join(",")
     );
     let fds: Vec<RawFd> = f.devs.iter().map(|d| d.as_raw_fd()).collect();
     // The request in flight, for whoever finds the fuzzer hung.
@@ -555,7 +770,10 @@ pub fn run(o: &Opts) -> Result<bool> {
     let mut stopped_early = false;
     for i in 0..o.requests {
         if o.max_seconds > 0 && t0.elapsed().as_secs() >= o.max_seconds {
-            eprintln!("  time limit ({} s) reached after {i} requests: stopping here", o.max_seconds);
+            eprintln!(
+                "  time limit ({} s) reached after {i} requests: stopping here",
+                o.max_seconds
+            );
             stopped_early = true;
             break;
         }
@@ -566,7 +784,12 @@ pub fn run(o: &Opts) -> Result<bool> {
         }
         if o.exclude.iter().any(|x| r.kind.starts_with(x.as_str())) {
             // Generated (the sequence stays that of the seed) but not sent.
-            *f.stats.hist.entry(r.kind.clone()).or_default().entry("excluded".into()).or_default() += 1;
+            *f.stats
+                .hist
+                .entry(r.kind.clone())
+                .or_default()
+                .entry("excluded".into())
+                .or_default() += 1;
             excluded += 1;
             continue;
         }
@@ -593,8 +816,13 @@ pub fn run(o: &Opts) -> Result<bool> {
         if o.check_every > 0 && (i + 1) % o.check_every == 0 {
             let (_, bad) = f.arena.verify(true)?;
             if !bad.is_empty() {
-                println!("check after request #{i} ({desc}): {} page(s) differ, first: {}", bad.len(), bad[0]);
-                f.stats.mismatch(format!("first seen after request #{i}: {desc}: {}", bad[0]));
+                println!(
+                    "check after request #{i} ({desc}): {} page(s) differ, first: {}",
+                    bad.len(),
+                    bad[0]
+                );
+                f.stats
+                    .mismatch(format!("first seen after request #{i}: {desc}: {}", bad[0]));
                 break;
             }
         }
@@ -612,9 +840,18 @@ pub fn run(o: &Opts) -> Result<bool> {
     }
     // A file that answers nothing (not an HMM device, a driver that refuses everything) is
     // no pass: at least one well-formed request must have worked.
-    let valid_ok: u64 = f.stats.hist.iter().filter(|(k, _)| k.starts_with("valid:")).filter_map(|(_, m)| m.get("ok")).sum();
+    let valid_ok: u64 = f
+        .stats
+        .hist
+        .iter()
+        .filter(|(k, _)| k.starts_with("valid:"))
+        .filter_map(|(_, m)| m.get("ok"))
+        .sum();
     if o.requests >= 100 && valid_ok == 0 {
-        f.stats.violation("no well-formed request succeeded: is this an HMM mirror device speaking this ABI?".into());
+        f.stats.violation(
+            "no well-formed request succeeded: is this an HMM mirror device speaking this ABI?"
+                .into(),
+        );
     }
     println!("errno histogram per request kind:");
     f.stats.print_hist();

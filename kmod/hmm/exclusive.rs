@@ -13,7 +13,7 @@ use kernel::{bindings, ffi::c_ulong, prelude::*};
 ///
 /// `folio` is locked and referenced by `self`; `page` is a page of it.
 pub(crate) struct ExclusivePage {
-    page: *mut bindings::page,
+    page: core::ptr::NonNull<bindings::page>,
     folio: *mut bindings::folio,
 }
 
@@ -35,7 +35,10 @@ impl ExclusivePage {
         if v < 0 && v >= -(bindings::MAX_ERRNO as isize) {
             return Err(Error::from_errno(v as i32));
         }
-        if page.is_null() || folio.is_null() {
+        let Some(page) = core::ptr::NonNull::new(page) else {
+            return Err(EFAULT);
+        };
+        if folio.is_null() {
             return Err(EFAULT);
         }
         // INVARIANT: On success the folio is returned locked with a reference.
@@ -45,7 +48,7 @@ impl ExclusivePage {
     /// The page.
     pub(crate) fn page(&self) -> PageRef<'_> {
         // SAFETY: We hold a reference on the folio, so the page stays allocated.
-        unsafe { PageRef::from_raw(self.page) }.expect("non-null")
+        unsafe { PageRef::from_non_null(self.page) }
     }
 }
 

@@ -111,7 +111,7 @@ impl NewPage {
     /// The head page.
     pub(crate) fn page(&self) -> PageRef<'_> {
         // SAFETY: We hold a reference, so the page stays allocated while borrowed.
-        unsafe { PageRef::from_raw(self.ptr.as_ptr()) }.expect("non-null")
+        unsafe { PageRef::from_non_null(self.ptr) }
     }
 
     fn into_mpfn(self, write: bool, compound: bool) -> c_ulong {
@@ -150,14 +150,14 @@ impl<'a> SrcView<'a> {
         self.src.len()
     }
 
-    /// `src[i]`.
+    /// `src[i]` (an empty entry past the end).
     pub(crate) fn get(&self, i: usize) -> MigratePfn {
-        MigratePfn(self.src[i])
+        MigratePfn(self.src.get(i).copied().unwrap_or(0))
     }
 
     /// `migrate_pfn_to_page(src[i])`.
     pub(crate) fn page(&self, i: usize) -> Option<PageRef<'a>> {
-        let e = MigratePfn(self.src[i]);
+        let e = self.get(i);
         if !e.valid() {
             return None;
         }
@@ -175,8 +175,17 @@ pub(crate) struct DstView<'a> {
 
 impl DstView<'_> {
     /// `dst[i] = migrate_pfn(page_to_pfn(page)) | flags`: the migration takes `page`.
+    /// Past the end (a caller's bug) the page is released instead, with a warning.
     pub(crate) fn set(&mut self, i: usize, page: NewPage, write: bool, compound: bool) {
-        let old = core::mem::replace(&mut self.dst[i], page.into_mpfn(write, compound));
+        let Some(slot) = self.dst.get_mut(i) else {
+            pr_warn!(
+                "migration destination {} past the end ({})\n",
+                i,
+                self.dst.len()
+            );
+            return;
+        };
+        let old = core::mem::replace(slot, page.into_mpfn(write, compound));
         if old != 0 {
             pr_warn!("migration destination set twice\n");
         }
@@ -259,7 +268,7 @@ impl Pfns {
     }
 
     fn dst_page(&self, i: usize) -> Option<PageRef<'_>> {
-        let e = MigratePfn(self.dst()[i]);
+        let e = MigratePfn(self.dst().get(i).copied().unwrap_or(0));
         if !e.valid() {
             return None;
         }
@@ -382,9 +391,9 @@ impl<'a> MigrateVma<'a> {
         self.pfns.n
     }
 
-    /// `src[i]`.
+    /// `src[i]` (an empty entry past the end).
     pub(crate) fn src(&self, i: usize) -> MigratePfn {
-        MigratePfn(self.pfns.src()[i])
+        MigratePfn(self.pfns.src().get(i).copied().unwrap_or(0))
     }
 
     /// The source and destination sides, to fill the destinations.
@@ -392,9 +401,9 @@ impl<'a> MigrateVma<'a> {
         self.pfns.split()
     }
 
-    /// `dst[i]`.
+    /// `dst[i]` (an empty entry past the end).
     pub(crate) fn dst(&self, i: usize) -> MigratePfn {
-        MigratePfn(self.pfns.dst()[i])
+        MigratePfn(self.pfns.dst().get(i).copied().unwrap_or(0))
     }
 
     /// `migrate_pfn_to_page(dst[i])`.

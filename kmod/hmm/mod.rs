@@ -17,6 +17,7 @@
 //! | `misc.rs`             | data attached to a misc device registration                  |
 //! | `param.rs`            | the string module parameter `abi=`                           |
 //! | `mmap.rs`             | `mmap_read_lock()` that knows its mm                          |
+//! | `user_space.rs`       | `mm->task_size`: the end of a process's user address space   |
 //!
 //! # Lock order (outermost first)
 //!
@@ -45,6 +46,7 @@ pub(crate) mod page;
 pub(crate) mod pagemap;
 pub(crate) mod param;
 pub(crate) mod range_fault;
+pub(crate) mod user_space;
 pub(crate) mod xarray;
 
 use kernel::ffi::c_void;

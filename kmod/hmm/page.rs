@@ -57,6 +57,17 @@ impl<'a> PageRef<'a> {
 
     /// # Safety
     ///
+    /// `ptr` must point to a `struct page` that stays allocated for `'a`.
+    pub(super) unsafe fn from_non_null(ptr: NonNull<bindings::page>) -> Self {
+        // INVARIANT: By the safety requirements.
+        PageRef {
+            ptr,
+            _p: PhantomData,
+        }
+    }
+
+    /// # Safety
+    ///
     /// `pfn` must be the pfn of a `struct page` that stays allocated for `'a`.
     pub(super) unsafe fn from_pfn(pfn: usize) -> Self {
         // SAFETY: `pfn_to_page` is arithmetic on the memory map; the caller guarantees the
@@ -141,8 +152,7 @@ impl<'a> PageRef<'a> {
     }
 
     /// `memcpy_from_page(dst, page, 0, PAGE_SIZE)`.
-    pub(crate) fn read_into(&self, dst: &mut [MaybeUninit<u8>]) {
-        assert_eq!(dst.len(), PAGE_SIZE);
+    pub(crate) fn read_into(&self, dst: &mut [MaybeUninit<u8>; PAGE_SIZE]) {
         // SAFETY: By the type invariant the page is valid; the mapping lives until the
         // matching `kunmap_local()` below.
         let src = unsafe { bindings::kmap_local_page(self.as_ptr()) };
@@ -155,8 +165,7 @@ impl<'a> PageRef<'a> {
     }
 
     /// `memcpy_to_page(page, 0, src, PAGE_SIZE)`.
-    pub(crate) fn write_from(&self, src: &[u8]) {
-        assert_eq!(src.len(), PAGE_SIZE);
+    pub(crate) fn write_from(&self, src: &[u8; PAGE_SIZE]) {
         // SAFETY: By the type invariant the page is valid.
         let dst = unsafe { bindings::kmap_local_page(self.as_ptr()) };
         // Concurrent CPU accesses to the page through user mappings are racy by nature (the

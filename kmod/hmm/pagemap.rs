@@ -154,9 +154,11 @@ pub(crate) struct CpuFault<'a> {
 
 impl<'a> CpuFault<'a> {
     /// The faulting device page (`vmf->page`); the core mm holds a reference and its lock.
-    pub(crate) fn page(&self) -> PageRef<'a> {
-        // SAFETY: For `migrate_to_ram` the core mm passes a referenced, locked page.
-        unsafe { PageRef::from_raw(self.vmf.page) }.expect("migrate_to_ram without a page")
+    /// (Always set for `migrate_to_ram`; `None` would be a core mm bug.)
+    pub(crate) fn page(&self) -> Option<PageRef<'a>> {
+        // SAFETY: For `migrate_to_ram` the core mm passes a referenced, locked page (or, were
+        // it not to, NULL, which `from_raw` maps to `None`).
+        unsafe { PageRef::from_raw(self.vmf.page) }
     }
 
     /// The faulting address (`vmf->address`).

@@ -10,6 +10,7 @@ use crate::hmm::exclusive::ExclusivePage;
 use crate::hmm::mmap::MmapRead;
 use crate::hmm::page::{PAGE_SHIFT, PAGE_SIZE};
 use crate::pt::TAG_ATOMIC;
+use crate::range::windows;
 use kernel::prelude::*;
 
 /// HMM_DMIRROR_EXCLUSIVE.
@@ -17,14 +18,12 @@ pub(crate) fn exclusive(d: &Dmirror, cmd: &mut Cmd) -> Result {
     let mm = d.mmget().ok_or(EINVAL)?;
     {
         let lock = MmapRead::lock(&mm);
-        let mut addr = cmd.start;
-        while addr < cmd.end {
+        for (addr, _) in windows(cmd.start, cmd.end, PAGE_SIZE) {
             let page = ExclusivePage::make(&lock, addr)?;
             // Map the page into the device's page table (C: `dmirror_atomic_map`).
             d.pt()
                 .lock()
                 .map(addr >> PAGE_SHIFT, page.page(), TAG_ATOMIC)?;
-            addr += PAGE_SIZE;
         }
     }
     drop(mm);

@@ -11,6 +11,7 @@ use crate::hmm::mmap::MmapRead;
 use crate::hmm::page::PAGE_SHIFT;
 use crate::hmm::range_fault::{range_fault, Locking, Request};
 use crate::migrate::{for_each_vma_window, migrate_window_to_dev};
+use crate::range::windows;
 use kernel::prelude::*;
 
 /// Pages per window (the series' `64`).
@@ -43,13 +44,10 @@ fn fault_and_migrate_window(d: &Dmirror, lock: &MmapRead<'_>, start: usize, end:
 /// HMM_DMIRROR_MIGRATE_ON_FAULT_TO_DEV.
 pub(crate) fn migrate_on_fault_to_dev(d: &Dmirror, cmd: &mut Cmd) -> Result {
     let mm = d.mmget().ok_or(EINVAL)?;
-    let mut addr = cmd.start;
-    while addr < cmd.end {
-        let next = core::cmp::min(addr + (WINDOW << PAGE_SHIFT), cmd.end);
+    for (addr, next) in windows(cmd.start, cmd.end, WINDOW << PAGE_SHIFT) {
         let lock = MmapRead::lock(&mm);
         fault_and_migrate_window(d, &lock, addr, next)?;
         drop(lock);
-        addr = next;
     }
     drop(mm);
     // Read the range back through the device page table, as READ does.

@@ -87,6 +87,31 @@ fn encode_cmd(c: &hmm_dmirror_cmd) -> [u8; CMD_SIZE] {
     b
 }
 
+/// Whether `req` works on the pages of `[addr, addr + npages * PAGE_SIZE)` (RELEASE ignores
+/// the range; FLAGS passes its flag word in `npages`).
+fn names_range(req: Request) -> bool {
+    !matches!(req, Request::Release | Request::Flags)
+}
+
+/// The errno for a range that does not lie below the mirrored process's `task_size`.
+///
+/// No page there can be mirrored, migrated or made exclusive, and without this check such
+/// a range reached the window loops, where `addr + window` overflowed for a range ending
+/// near 2^64 (a panic, i.e. a kernel `BUG()`, from one READ). The errno is the one the C
+/// driver returns for such a range that does not wrap in its own loops: EINVAL where its
+/// migration loop finds no vma (MIGRATE_TO_DEV, MIGRATE_TO_SYS), EFAULT where
+/// `hmm_range_fault()` or `make_device_exclusive()` find none (READ, READ_UNLOCKED, WRITE,
+/// EXCLUSIVE; MIGRATE_ON_FAULT_TO_DEV faults first). C answers SNAPSHOT (every byte
+/// `HMM_DMIRROR_PROT_ERROR`) and CHECK_EXCLUSIVE (nothing exclusive) with success; here
+/// they are refused with EFAULT like the other requests: a range no process can map is the
+/// caller's mistake.
+fn outside_user_space(req: Request) -> Error {
+    match req {
+        Request::MigrateToDev | Request::MigrateToSys => EINVAL,
+        _ => EFAULT,
+    }
+}
+
 /// Handles one ioctl on an open file.
 pub(crate) fn dispatch(d: &Dmirror, abi: Abi, command: u32, arg: usize) -> Result<isize> {
     let (mut reader, mut writer) =
@@ -110,6 +135,11 @@ pub(crate) fn dispatch(d: &Dmirror, abi: Abi, command: u32, arg: usize) -> Resul
     raw.cpages = 0;
     raw.faults = 0;
     let req = abi.decode(command).ok_or(EINVAL)?;
+    // The range must lie in the mirrored process's user address space (C does not check;
+    // see `outside_user_space`).
+    if names_range(req) && end > d.task_size() {
+        return Err(outside_user_space(req));
+    }
     // One request of this file at a time (see `Dmirror::requests`).
     let _serial = d.requests.lock();
     let mut cmd = Cmd {

@@ -11,6 +11,7 @@ use crate::hmm::page::{PageKind, PAGE_SHIFT};
 use crate::hmm::range_fault::{range_fault, Faulted, HmmPfn, Locking, Request};
 use crate::hmm::Owner;
 use crate::pt::DevicePageTable;
+use crate::range::windows;
 use crate::uapi::*;
 use kernel::{bindings, prelude::*, sync::Mutex};
 
@@ -71,9 +72,7 @@ pub(crate) fn snapshot(d: &Dmirror, cmd: &mut Cmd) -> Result {
     let mm = d.mmget().ok_or(EINVAL)?;
     let owner = d.owner();
     let mut uptr = cmd.raw.ptr as usize;
-    let mut addr = cmd.start;
-    while addr < cmd.end {
-        let next = core::cmp::min(addr + (FAULT_WINDOW << PAGE_SHIFT), cmd.end);
+    for (addr, next) in windows(cmd.start, cmd.end, FAULT_WINDOW << PAGE_SHIFT) {
         let n = (next - addr) >> PAGE_SHIFT;
         let mut perm = [0u8; FAULT_WINDOW];
         {
@@ -105,8 +104,8 @@ pub(crate) fn snapshot(d: &Dmirror, cmd: &mut Cmd) -> Result {
         let ubuf = kernel::uaccess::UserSlice::new(kernel::uaccess::UserPtr::from_addr(uptr), n);
         ubuf.writer().write_slice(&perm[..n]).map_err(|_| EFAULT)?;
         cmd.raw.cpages += n as u64;
-        uptr += n;
-        addr = next;
+        // `[uptr, uptr + n)` was just written, so the sum does not overflow; checked anyway.
+        uptr = uptr.checked_add(n).ok_or(EFAULT)?;
     }
     Ok(())
 }

@@ -20,9 +20,12 @@
 //! | userfaultfd_read | userfaultfd.rs | READ_UNLOCKED with a userfaultfd handler |
 //! | migrate_second_file_read | regress.rs | hmm-rs regression (not upstream): two files of one device, MIGRATE_TO_DEV, READ |
 //! | write_during_migrate | regress.rs | hmm-rs regression (not upstream): one file, WRITE racing MIGRATE_TO_DEV |
+//! | near_top_requests, near_top_snapshot, near_top_check_exclusive | near_top.rs | hmm-rs regression (not upstream): every range request on ranges outside user space that do not wrap |
+//! | thp_partial_unmap_to_sys | coherent_thp_split.rs | hmm-rs regression (not upstream): THP MIGRATE_TO_DEV, munmap of one page, MIGRATE_TO_SYS + SNAPSHOT of the rest |
 
 mod anon;
 mod benchmark;
+mod coherent_thp_split;
 mod cow;
 mod exclusive;
 mod file;
@@ -30,6 +33,7 @@ mod gup;
 mod hmm2;
 mod migrate;
 mod migrate_huge;
+mod near_top;
 mod regress;
 mod snapshot;
 mod userfaultfd;
@@ -86,6 +90,11 @@ pub static HMM_TESTS: &[TestF<Hmm>] = &[
     // hmm-rs regression cases (regress.rs), after the upstream ones.
     TestF::new("migrate_second_file_read", Hmm::migrate_second_file_read),
     TestF::new("write_during_migrate", Hmm::write_during_migrate),
+    // hmm-rs regression cases (near_top.rs, coherent_thp_split.rs).
+    TestF::new("near_top_requests", Hmm::near_top_requests),
+    TestF::new("near_top_snapshot", Hmm::near_top_snapshot),
+    TestF::new("near_top_check_exclusive", Hmm::near_top_check_exclusive),
+    TestF::new("thp_partial_unmap_to_sys", Hmm::thp_partial_unmap_to_sys),
 ];
 
 /// Every `TEST_F(hmm2, …)`, in hmm-tests.c source order.
