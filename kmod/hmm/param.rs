@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The module parameters that the `module!` macro cannot express:
-//! - `abi=`: a string (`patched` or `mainline`; `0`/`1` also accepted);
+//! - `abi=`: a string (`patched` or `mainline`; `0`/`1` also accepted), readable in sysfs
+//!   (mode 0444), where hmm-dmirror's `Device::open` looks first;
 //! - `coherent_thp`: a bool readable in sysfs (`/sys/module/test_hmm_rs/parameters/`,
 //!   mode 0444; the macro's parameters are not in sysfs).
 //!
@@ -56,10 +57,25 @@ unsafe extern "C" fn set_abi(val: *const c_char, _kp: *const bindings::kernel_pa
     0
 }
 
+/// Shows the ABI in sysfs (`/sys/module/test_hmm_rs/parameters/abi`: `patched` or
+/// `mainline`), so userspace can tell which numbering the devices speak without a request.
+///
+/// # Safety
+///
+/// `buf` is valid for writes of `PAGE_SIZE` bytes (sysfs's contract for a parameter's `get`).
+unsafe extern "C" fn get_abi(buf: *mut c_char, _kp: *const bindings::kernel_param) -> c_int {
+    let s: &[u8] = if abi() == ABI_MAINLINE { b"mainline\n" } else { b"patched\n" };
+    // SAFETY: `s` is at most 9 bytes, well inside the `PAGE_SIZE` bytes the caller lets us
+    // write at `buf` (the function's safety requirements); the two do not overlap (`s` is
+    // a static string).
+    unsafe { core::ptr::copy_nonoverlapping(s.as_ptr(), buf.cast::<u8>(), s.len()) };
+    s.len() as c_int
+}
+
 static ABI_OPS: bindings::kernel_param_ops = bindings::kernel_param_ops {
     flags: 0,
     set: Some(set_abi),
-    get: None,
+    get: Some(get_abi),
     free: None,
 };
 
@@ -76,7 +92,8 @@ static __TEST_HMM_RS_ABI_PARAM: KernelParam = KernelParam::new(bindings::kernel_
     #[cfg(not(MODULE))]
     mod_: core::ptr::null_mut(),
     ops: &raw const ABI_OPS,
-    perm: 0,
+    // Readable by everyone, as the module parameters userspace looks at are.
+    perm: 0o444,
     level: -1,
     flags: 0,
     __bindgen_anon_1: bindings::kernel_param__bindgen_ty_1 {
