@@ -63,8 +63,9 @@ Rust port options:
                         one per line, on stdout (exit 0)
   --abi patched|mainline
                         request numbering the devices speak (default: $HMM_DMIRROR_ABI,
-                        else patched). Stock Linux 7.3 test_hmm speaks mainline; with
-                        mainline, migrate_on_fault is skipped.
+                        else the one each device's driver is found to speak).
+                        Stock Linux 7.3 test_hmm speaks mainline; with mainline,
+                        migrate_on_fault is skipped.
   --require-device      fail (instead of skip) when /dev/hmm_dmirror0/1 does not exist
                         (also: {REQUIRE_DEVICE_ENV}=1)
   --tap                 accepted for clarity: TAP 13 is always the output
@@ -203,8 +204,8 @@ pub fn parse(args: &[String]) -> Result<Parsed, CliError> {
         return Ok(Parsed::Exit(KSFT_PASS));
     }
     let abi = match abi {
-        Some(a) => a,
-        None => Abi::from_env().map_err(|e| CliError::Config(e.to_string()))?,
+        Some(a) => Some(a),
+        None => Abi::from_env_var().map_err(|e| CliError::Config(e.to_string()))?,
     };
     Ok(Parsed::Run(Options {
         filter,
@@ -252,7 +253,7 @@ mod tests {
         assert_eq!(
             o.config,
             Config {
-                abi: Abi::Mainline,
+                abi: Some(Abi::Mainline),
                 require_device: true
             }
         );

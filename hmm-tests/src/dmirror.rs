@@ -38,10 +38,15 @@ pub const HMM_DMIRROR_READ_UNLOCKED: Request = Request::ReadUnlocked;
 /// logged); no errno is that large, so it can never pass an `ASSERT_EQ(ret, -E…)`.
 pub const LIBRARY_REFUSED: i32 = i32::MIN;
 
-/// `hmm_open(unit)`: opens `/dev/hmm_dmirror<unit>` with the run's ABI; on failure prints
+/// `hmm_open(unit)`: opens `/dev/hmm_dmirror<unit>` with the run's ABI (the driver's own
+/// when the run names none); on failure prints
 /// `could not open hmm dmirror driver (<path>)` and returns the library's error.
 pub fn hmm_open(unit: u32) -> Result<Device, hmm_dmirror::Error> {
-    Device::open_with_abi(unit, crate::config::get().abi).inspect_err(|_| {
+    let opened = match crate::config::get().abi {
+        Some(abi) => Device::open_with_abi(unit, abi),
+        None => Device::open(unit),
+    };
+    opened.inspect_err(|_| {
         crate::harness::assert::diag(format_args!(
             "could not open hmm dmirror driver ({})",
             Device::path_of(unit).display()
