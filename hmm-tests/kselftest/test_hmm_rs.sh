@@ -33,7 +33,8 @@ Options:
   -m, --module NAME|PATH.ko  driver to load (default: \$HMM_DRIVER or test_hmm); a path
                              (containing '/' or ending in .ko) is insmod'ed, a name modprobe'd
   -a, --abi patched|mainline request numbering of the driver (default: \$HMM_DMIRROR_ABI,
-                             else patched). Stock Linux 7.3 test_hmm speaks mainline; the
+                             else the driver's own, found out by the suite). Stock Linux 7.3
+                             test_hmm speaks mainline; the
                              hmm-rs module (test_hmm_rs) is loaded with abi=<this>.
   -b, --binary PATH          the suite binary (default: hmm-tests-rs next to this script)
   -h, --help                 this help
