@@ -20,17 +20,23 @@
 //! | userfaultfd_read | userfaultfd.rs | READ_UNLOCKED with a userfaultfd handler |
 //! | migrate_second_file_read | regress.rs | hmm-rs regression (not upstream): two files of one device, MIGRATE_TO_DEV, READ |
 //! | write_during_migrate | regress.rs | hmm-rs regression (not upstream): one file, WRITE racing MIGRATE_TO_DEV |
+//! | migrate_dontneed_race, exclusive_dontneed_race | race_dontneed.rs | hmm-rs regression (not upstream): MIGRATE_TO_DEV / EXCLUSIVE racing MADV_DONTNEED, then READ |
+//! | migrate_hole_device_full | device_full.rs | hmm-rs regression (not upstream): 2 MiB holes migrated until the coherent device is full |
+//! | release_during_migrate | release_race.rs | hmm-rs regression (not upstream): RELEASE on one file racing MIGRATE_TO_DEV on another |
 
 mod anon;
 mod benchmark;
 mod cow;
+mod device_full;
 mod exclusive;
 mod file;
 mod gup;
 mod hmm2;
 mod migrate;
 mod migrate_huge;
+mod race_dontneed;
 mod regress;
+mod release_race;
 mod snapshot;
 mod userfaultfd;
 
@@ -86,6 +92,11 @@ pub static HMM_TESTS: &[TestF<Hmm>] = &[
     // hmm-rs regression cases (regress.rs), after the upstream ones.
     TestF::new("migrate_second_file_read", Hmm::migrate_second_file_read),
     TestF::new("write_during_migrate", Hmm::write_during_migrate),
+    // Issue #16 regression cases (race_dontneed.rs, device_full.rs, release_race.rs).
+    TestF::with_timeout("migrate_dontneed_race", Hmm::migrate_dontneed_race, 60),
+    TestF::with_timeout("exclusive_dontneed_race", Hmm::exclusive_dontneed_race, 60),
+    TestF::with_timeout("migrate_hole_device_full", Hmm::migrate_hole_device_full, 120),
+    TestF::with_timeout("release_during_migrate", Hmm::release_during_migrate, 60),
 ];
 
 /// Every `TEST_F(hmm2, …)`, in hmm-tests.c source order.
