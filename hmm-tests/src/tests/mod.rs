@@ -22,6 +22,7 @@
 //! | write_during_migrate | regress.rs | hmm-rs regression (not upstream): one file, WRITE racing MIGRATE_TO_DEV |
 //! | migrate_dontneed_race, exclusive_dontneed_race | race_dontneed.rs | hmm-rs regression (not upstream): MIGRATE_TO_DEV / EXCLUSIVE racing MADV_DONTNEED, then READ |
 //! | migrate_hole_device_full | device_full.rs | hmm-rs regression (not upstream): 2 MiB holes migrated until the coherent device is full |
+//! | migrate_to_sys_alloc_failure | fail_alloc.rs | hmm-rs regression (not upstream): MIGRATE_TO_SYS with a page allocation failing part-way (`fail_page_alloc`; skipped without it) |
 //! | release_during_migrate | release_race.rs | hmm-rs regression (not upstream): RELEASE on one file racing MIGRATE_TO_DEV on another |
 
 mod anon;
@@ -29,6 +30,7 @@ mod benchmark;
 mod cow;
 mod device_full;
 mod exclusive;
+mod fail_alloc;
 mod file;
 mod gup;
 mod hmm2;
@@ -97,6 +99,7 @@ pub static HMM_TESTS: &[TestF<Hmm>] = &[
     TestF::with_timeout("exclusive_dontneed_race", Hmm::exclusive_dontneed_race, 60),
     TestF::with_timeout("migrate_hole_device_full", Hmm::migrate_hole_device_full, 120),
     TestF::with_timeout("release_during_migrate", Hmm::release_during_migrate, 60),
+    TestF::new("migrate_to_sys_alloc_failure", Hmm::migrate_to_sys_alloc_failure),
 ];
 
 /// Every `TEST_F(hmm2, …)`, in hmm-tests.c source order.
