@@ -32,6 +32,10 @@ pub(crate) struct Mirror {
     /// The device page table under the mirror mutex (C: `dmirror->mutex`).
     #[pin]
     pub(crate) pt: Mutex<DevicePageTable>,
+    /// The task running this file's `make_device_exclusive()` and the page it makes
+    /// exclusive (0, 0 when none): see [`Mirror::making_exclusive`].
+    making_task: AtomicUsize,
+    making_addr: AtomicUsize,
 }
 
 impl Mirror {
@@ -45,6 +49,37 @@ impl Mirror {
     /// [`Dmirror::token`] instead, which is never reused.)
     fn file_owner(&self) -> Owner {
         Owner::of(self)
+    }
+
+    /// Whether `range` is the page that this file's EXCLUSIVE is making device-exclusive,
+    /// invalidated by the very task doing it (inside `make_device_exclusive()`: its fault
+    /// turning the page's earlier device-exclusive entry back into a normal one, a COW
+    /// break, a migration back from device memory). Such an invalidation is skipped like
+    /// the request's own `MMU_NOTIFY_EXCLUSIVE`: the request overwrites or erases the
+    /// page's entry right after, and holds the file's request lock meanwhile, so nothing
+    /// reads the entry in between. Counting it would make every retry of a page fail: a
+    /// retry first undoes the device-exclusive entry of the failed attempt.
+    fn making_exclusive(&self, range: &NotifierRange<'_>) -> bool {
+        let task = kernel::task::Task::current_raw() as usize;
+        task != 0
+            && self.making_task.load(Ordering::Relaxed) == task
+            && range.start() == self.making_addr.load(Ordering::Relaxed)
+            && range.end().checked_sub(range.start()) == Some(PAGE_SIZE)
+    }
+
+    /// Marks `addr` as the page the current task makes device-exclusive (`Some`), or none.
+    pub(crate) fn set_making_exclusive(&self, addr: Option<usize>) {
+        let task = kernel::task::Task::current_raw() as usize;
+        match addr {
+            Some(a) => {
+                self.making_addr.store(a, Ordering::Relaxed);
+                self.making_task.store(task, Ordering::Relaxed);
+            }
+            None => {
+                self.making_task.store(0, Ordering::Relaxed);
+                self.making_addr.store(0, Ordering::Relaxed);
+            }
+        }
     }
 }
 
@@ -73,7 +108,9 @@ impl Invalidate for Mirror {
         // EXCLUSIVE passes the same cookie to `make_device_exclusive()`, whose own
         // MMU_NOTIFY_EXCLUSIVE event it must filter out (or its sequence check would never
         // succeed): the request stores the page's atomic entry itself.
-        range.is_migration_by(self.file_owner()) || range.is_exclusive_by(self.file_owner())
+        range.is_migration_by(self.file_owner())
+            || range.is_exclusive_by(self.file_owner())
+            || self.making_exclusive(range)
     }
 
     /// C: `dmirror_do_update`.
@@ -123,6 +160,8 @@ impl Dmirror {
                 notifier <- IntervalNotifier::new(
                     try_pin_init!(Mirror {
                         pt <- new_mutex!(pt),
+                        making_task: AtomicUsize::new(0),
+                        making_addr: AtomicUsize::new(0),
                     }),
                     mm,
                     0,
@@ -151,6 +190,11 @@ impl Dmirror {
     /// The owner cookie of the device.
     pub(crate) fn owner(&self) -> Owner {
         self.dev.owner()
+    }
+
+    /// The mirror's state the notifier callback works on.
+    pub(crate) fn mirror(&self) -> &Mirror {
+        self.notifier.data()
     }
 
     /// This file's cookie, the `pgmap_owner` of its migrations to device memory (see

@@ -24,13 +24,25 @@ const RETRY_MS: i64 = 1000;
 /// only if no invalidation ran since before `make_device_exclusive()` (under the mirror
 /// mutex): a `MADV_DONTNEED` from another thread in between zaps the device-exclusive
 /// entry, and the page is freed once this request drops its reference. Otherwise the page's
-/// entry is erased and the whole step retried; a failed store erases it too.
+/// entry is erased and the whole step retried (the retry's own undoing of the failed
+/// attempt's device-exclusive entry does not count, see `Mirror::making_exclusive`); a
+/// failed store erases it too.
 fn exclusive_page(d: &Dmirror, lock: &MmapRead<'_>, addr: usize) -> Result {
     let vpfn = addr >> PAGE_SHIFT;
     let t0 = Instant::<Monotonic>::now();
     loop {
         let seq = d.notifier.read_begin();
-        let page = ExclusivePage::make(lock, addr, d.file_owner())?;
+        d.mirror().set_making_exclusive(Some(addr));
+        let made = ExclusivePage::make(lock, addr, d.file_owner());
+        d.mirror().set_making_exclusive(None);
+        let page = match made {
+            Ok(page) => page,
+            Err(e) => {
+                // Invalidations of the page by this task were skipped meanwhile.
+                d.pt().lock().unmap(vpfn);
+                return Err(e);
+            }
+        };
         match d.notifier.lock_checked(seq) {
             Ok(mut pt) => {
                 let ret = pt.map(vpfn, page.page(), TAG_ATOMIC);
