@@ -174,7 +174,7 @@ mod tests {
     #[test]
     fn order_and_names_match_the_c_harness() {
         let names = selected(&Filter::default());
-        assert_eq!(names.len(), 84);
+        assert_eq!(names.len(), 94);
         assert_eq!(names[0], "hmm.hmm_device_private.open_close");
         assert_eq!(names[11], "hmm.hmm_device_private.migrate");
         assert_eq!(names[12], "hmm.hmm_device_private.migrate_on_fault");
@@ -182,8 +182,10 @@ mod tests {
         // hmm-rs regression cases follow the upstream ones.
         assert_eq!(names[37], "hmm.hmm_device_private.migrate_second_file_read");
         assert_eq!(names[38], "hmm.hmm_device_private.write_during_migrate");
-        assert_eq!(names[39], "hmm.hmm_device_coherent.open_close");
-        assert_eq!(names[78], "hmm2.hmm2_device_private.migrate_mixed");
-        assert_eq!(names[83], "hmm2.hmm2_device_coherent.double_map");
+        assert_eq!(names[39], "hmm.hmm_device_private.migrate_dontneed_race");
+        assert_eq!(names[43], "hmm.hmm_device_private.migrate_to_sys_alloc_failure");
+        assert_eq!(names[44], "hmm.hmm_device_coherent.open_close");
+        assert_eq!(names[88], "hmm2.hmm2_device_private.migrate_mixed");
+        assert_eq!(names[93], "hmm2.hmm2_device_coherent.double_map");
     }
 }
