@@ -20,7 +20,7 @@ use super::prelude::*;
 const NPAGES: usize = 256;
 /// At most this many rounds, and no more than [`BUDGET`] of them.
 const ROUNDS: usize = 96;
-const BUDGET: Duration = Duration::from_secs(12);
+const BUDGET: Duration = Duration::from_secs(15);
 /// Delays per sweep: round `r` waits `(r % STEPS) / STEPS` of the request's measured duration
 /// before the zap.
 const STEPS: u32 = 12;
@@ -87,6 +87,7 @@ impl Hmm {
 
         let t0 = Instant::now();
         let mut round = 0;
+        let (mut lost, mut slowest) = (0, Duration::ZERO);
         while round < ROUNDS && t0.elapsed() < BUDGET {
             let value = 1000 + round as i32;
             self.dontneed_prepare(&mut buffer, value);
@@ -100,12 +101,17 @@ impl Hmm {
                     dontneed(addr as usize, size)
                 });
                 start.wait();
+                let t = Instant::now();
                 let got = Self::dontneed_request(fd, req, addr, mirror);
+                slowest = slowest.max(t.elapsed());
                 (got, zapper.join())
             });
             ASSERT_EQ!(zapped.unwrap_or(-1), 0);
             // The request may have lost pages to the zap (ENOENT from its read-back); what
             // it read back is the pattern or zeros, page by page.
+            if got == -libc::ENOENT {
+                lost += 1;
+            }
             if got != 0 && got != -libc::ENOENT {
                 TH_LOG!("round {round}: {req} returned {got}");
                 ASSERT_EQ!(got, 0);
@@ -144,8 +150,8 @@ impl Hmm {
             ASSERT_EQ!(ret, 0);
             round += 1;
         }
-        TH_LOG!("{round} rounds, request alone {took:?}");
-        ASSERT_GE!(round, 8);
+        TH_LOG!("{round} rounds, request alone {took:?}, racing at most {slowest:?}, {lost} read back ENOENT");
+        ASSERT_GE!(round, 4);
         hmm_buffer_free(buffer);
     }
 
