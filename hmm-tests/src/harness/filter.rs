@@ -183,7 +183,10 @@ mod tests {
         assert_eq!(names[37], "hmm.hmm_device_private.migrate_second_file_read");
         assert_eq!(names[38], "hmm.hmm_device_private.write_during_migrate");
         assert_eq!(names[39], "hmm.hmm_device_private.migrate_dontneed_race");
-        assert_eq!(names[43], "hmm.hmm_device_private.migrate_to_sys_alloc_failure");
+        assert_eq!(
+            names[43],
+            "hmm.hmm_device_private.migrate_to_sys_alloc_failure"
+        );
         assert_eq!(names[44], "hmm.hmm_device_coherent.open_close");
         assert_eq!(names[88], "hmm2.hmm2_device_private.migrate_mixed");
         assert_eq!(names[93], "hmm2.hmm2_device_coherent.double_map");

@@ -97,9 +97,16 @@ pub static HMM_TESTS: &[TestF<Hmm>] = &[
     // Issue #16 regression cases (race_dontneed.rs, device_full.rs, release_race.rs).
     TestF::with_timeout("migrate_dontneed_race", Hmm::migrate_dontneed_race, 60),
     TestF::with_timeout("exclusive_dontneed_race", Hmm::exclusive_dontneed_race, 60),
-    TestF::with_timeout("migrate_hole_device_full", Hmm::migrate_hole_device_full, 120),
+    TestF::with_timeout(
+        "migrate_hole_device_full",
+        Hmm::migrate_hole_device_full,
+        120,
+    ),
     TestF::with_timeout("release_during_migrate", Hmm::release_during_migrate, 60),
-    TestF::new("migrate_to_sys_alloc_failure", Hmm::migrate_to_sys_alloc_failure),
+    TestF::new(
+        "migrate_to_sys_alloc_failure",
+        Hmm::migrate_to_sys_alloc_failure,
+    ),
 ];
 
 /// Every `TEST_F(hmm2, …)`, in hmm-tests.c source order.
