@@ -5,7 +5,7 @@
 //! (C: `dmirror_allocate_chunk`, `dmirror_devmem_alloc_page`, `dmirror_devmem_free`,
 //! `dmirror_device_evict_chunk`, `dmirror_device_remove_chunks`).
 //!
-//! Lock order: see `hmm/mod.rs` (`chunks` mutex, then `free` spinlock, then `mirrors`).
+//! Lock order: the one table in `hmm/mod.rs`.
 
 use crate::dmirror::Dmirror;
 use crate::hmm::migrate_vma::{DeviceMigration, NewPage};
@@ -60,10 +60,54 @@ impl ChunkData {
     }
 
     /// The open file that allocated the page at index `idx`, if it is still open.
-    pub(crate) fn owner_of(&self, idx: usize) -> Option<Arc<Dmirror>> {
+    pub(crate) fn owner_of(&self, idx: usize) -> Option<MirrorRef> {
         self.dev
             .mirror_by_token(self.owners[idx].load(Ordering::Relaxed))
     }
+}
+
+impl Drop for ChunkData {
+    fn drop(&mut self) {
+        // A chunk's data is dropped after its pagemap was unmapped (`DevPagemap`'s drop
+        // runs `memunmap_pages()` before its fields are dropped): its range may be mapped
+        // again from now on.
+        self.dev.mapped.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// An open file found in the device's registry by the CPU fault path: the file stays alive
+/// while this lives, and its `release` waits for this to be dropped, so the last reference
+/// to the file is never dropped here (inside the fault handler, where tearing down its
+/// interval notifier may wait for an invalidation that waits for the faulting folio's
+/// lock).
+pub(crate) struct MirrorRef {
+    // Dropped in declaration order: first the reference, then the count that `release`
+    // waits for; while the count is non-zero `release` holds references of its own, so this
+    // one is not the last.
+    d: Arc<Dmirror>,
+    _count: LookupCount,
+}
+
+impl core::ops::Deref for MirrorRef {
+    type Target = Dmirror;
+    fn deref(&self) -> &Dmirror {
+        &self.d
+    }
+}
+
+/// One [`MirrorRef`] in its file's count.
+struct LookupCount(Arc<AtomicUsize>);
+
+impl Drop for LookupCount {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Release);
+    }
+}
+
+/// A registered open file and the count of its [`MirrorRef`]s.
+struct Registered {
+    d: Arc<Dmirror>,
+    lookups: Arc<AtomicUsize>,
 }
 
 /// The memory the CPU and the device access for a device page: the backing system page of
@@ -126,7 +170,11 @@ pub(crate) struct DeviceMem {
     /// Open files, so that a device page can name the file that owns it without keeping
     /// it alive.
     #[pin]
-    mirrors: SpinLock<KVec<Arc<Dmirror>>>,
+    mirrors: SpinLock<KVec<Registered>>,
+    /// Chunks whose data is alive, i.e. mapped or not yet unmapped (a chunk leaves
+    /// `chunks` before it is unmapped): a coherent device maps its one SPM range again only
+    /// when this is 0.
+    mapped: AtomicUsize,
     /// Pages allocated (C: `calloc`).
     calloc: AtomicUsize,
     /// Pages freed (C: `cfree`).
@@ -143,6 +191,7 @@ impl DeviceMem {
                 chunks <- new_mutex!(KVec::new()),
                 free <- new_spinlock!(FreeLists::new()),
                 mirrors <- new_spinlock!(KVec::new()),
+                mapped: AtomicUsize::new(0),
                 calloc: AtomicUsize::new(0),
                 cfree: AtomicUsize::new(0),
             }),
@@ -173,38 +222,61 @@ impl DeviceMem {
 
     /// Registers an open file.
     pub(crate) fn add_mirror(&self, d: Arc<Dmirror>) -> Result {
+        let lookups = Arc::new(AtomicUsize::new(0), GFP_KERNEL)?;
         // A handful of entries: growing the vector under the spinlock is cheap.
-        self.mirrors.lock().push(d, GFP_ATOMIC)?;
+        self.mirrors
+            .lock()
+            .push(Registered { d, lookups }, GFP_ATOMIC)?;
         Ok(())
     }
 
-    /// Unregisters an open file.
+    /// Unregisters an open file, then waits until no [`MirrorRef`] to it is left (they are
+    /// held for one CPU fault each). The caller holds a reference of its own, which is then
+    /// the last one outside a fault handler.
     pub(crate) fn remove_mirror(&self, d: &Arc<Dmirror>) {
         let removed = {
             let mut m = self.mirrors.lock();
             m.iter()
-                .position(|x| Arc::ptr_eq(x, d))
+                .position(|x| Arc::ptr_eq(&x.d, d))
                 .and_then(|i| m.remove(i).ok())
         };
-        // Drop the reference outside the spinlock (dropping the last one sleeps).
+        let Some(removed) = removed else {
+            return;
+        };
+        // No new lookup finds the file now.
+        while removed.lookups.load(Ordering::Acquire) != 0 {
+            kernel::time::delay::fsleep(kernel::time::Delta::from_micros(100));
+        }
+        // Dropped outside the spinlock; not the last reference (the caller's is).
         drop(removed);
     }
 
     /// The open file with cookie `token` (see [`Dmirror::token`]), if still open.
-    pub(crate) fn mirror_by_token(&self, token: usize) -> Option<Arc<Dmirror>> {
+    pub(crate) fn mirror_by_token(&self, token: usize) -> Option<MirrorRef> {
         if token == 0 {
             return None;
         }
         let m = self.mirrors.lock();
-        m.iter().find(|x| x.token() == token).cloned()
+        let r = m.iter().find(|x| x.d.token() == token)?;
+        // Counted under the spinlock, so `remove_mirror` either finds it counted or removed
+        // the entry first.
+        r.lookups.fetch_add(1, Ordering::AcqRel);
+        Some(MirrorRef {
+            d: r.d.clone(),
+            _count: LookupCount(r.lookups.clone()),
+        })
     }
 
     /// Maps a new chunk and adds its pages to the free lists (C: `dmirror_allocate_chunk`
     /// without the allocation at its end).
     fn add_chunk(self: &Arc<Self>, chunks: &mut KVec<Arc<Chunk>>, large: bool) -> Result {
         let npages = CHUNK_SIZE >> PAGE_SHIFT;
-        // A coherent device has exactly its one SPM range.
-        if !self.is_private() && !chunks.is_empty() {
+        // A coherent device has exactly its one SPM range, which must be unmapped before it
+        // is mapped again: RELEASE takes a chunk off the list before it unmaps it (without
+        // the chunk list lock, see `remove_chunks`), and an allocation meanwhile mapped a
+        // new chunk over the same range (`memremap_pages()`: "Conflicting mapping in same
+        // section"; regression case `hmm-tests` `release_during_migrate`).
+        if !self.is_private() && self.mapped.load(Ordering::Acquire) != 0 {
             return Err(ENOMEM);
         }
         let kind = match self.zone {
@@ -215,14 +287,17 @@ impl DeviceMem {
         for _ in 0..npages {
             owners.push(AtomicUsize::new(0), GFP_KERNEL)?;
         }
+        let backing = if self.is_private() {
+            Some(BackingStore::new(npages)?)
+        } else {
+            None
+        };
+        // Counted from here until `ChunkData` is dropped, after the unmap.
+        self.mapped.fetch_add(1, Ordering::AcqRel);
         let data = ChunkData {
             dev: self.clone(),
             remove: AtomicBool::new(false),
-            backing: if self.is_private() {
-                Some(BackingStore::new(npages)?)
-            } else {
-                None
-            },
+            backing,
             owners,
             in_use: AtomicUsize::new(0),
         };
@@ -425,7 +500,8 @@ fn evict_chunk(chunk: &Chunk) {
                 dp.copy_from(&from);
             }
         }
-        dst.set(i, new, e.write(), order > 0);
+        // A mismatch (not expected: the order is the source's) releases the page.
+        let _ = dst.set(i, new, e.write());
     }
-    m.pages();
+    drop(m.pages());
 }

@@ -5,18 +5,16 @@
 //! coherent; plus the device-side fault path used by READ/WRITE (C: `dmirror_fault`,
 //! `dmirror_do_fault`, `dmirror_do_read`, `dmirror_do_write`).
 //!
-//! Lock order: `Dmirror::requests` (one request of a file at a time) → mmap lock →
-//! `Mirror::pt` → the device's chunk list → its free lists. The notifier callback and the
-//! CPU fault path take `pt` only (never `requests`).
+//! Lock order: the one table in `hmm/mod.rs`.
 
 use crate::devmem::{backing_page, DeviceMem};
-use crate::hmm::interval_notifier::{IntervalNotifier, Invalidate, NotifierRange};
+use crate::hmm::interval_notifier::{IntervalNotifier, Invalidate, NotifierRange, Validated};
 use crate::hmm::page::{PageKind, PageRef, PAGE_SHIFT, PAGE_SIZE};
 use crate::hmm::range_fault::{range_fault, Faulted, Locking, Request};
 use crate::hmm::Owner;
 use crate::pt::{DevicePageTable, TAG_READ, TAG_WRITE};
 use crate::range::windows;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use kernel::{
     alloc::flags::__GFP_NOWARN,
     mm::MmWithUser,
@@ -35,24 +33,66 @@ pub(crate) struct Mirror {
     /// The device page table under the mirror mutex (C: `dmirror->mutex`).
     #[pin]
     pub(crate) pt: Mutex<DevicePageTable>,
+    /// The task running this file's `make_device_exclusive()` and the page it makes
+    /// exclusive (0, 0 when none): see [`Mirror::making_exclusive`].
+    making_task: AtomicUsize,
+    making_addr: AtomicUsize,
 }
 
 impl Mirror {
-    /// The cookie of this open file (also [`Dmirror::token`]): the `pgmap_owner` of the
-    /// migrations it runs to device memory, hence the `owner` of their invalidations.
-    /// (Those migrations select system pages only, for which `pgmap_owner` names nobody:
-    /// it only tags the notifier events.)
+    /// The cookie of this open file: the `pgmap_owner` of the migrations it runs to device
+    /// memory and the `owner` of its `make_device_exclusive()` calls, hence the `owner` of
+    /// their invalidations. (Those migrations select system pages only, for which
+    /// `pgmap_owner` names nobody: it only tags the notifier events.)
     /// The mirror is pinned inside the file's notifier, so its address is stable and
-    /// unique while the file is open.
+    /// unique while the file is open; such an invalidation only happens inside a request
+    /// of the file, which keeps it open. (Device pages name their file by
+    /// [`Dmirror::token`] instead, which is never reused.)
     fn file_owner(&self) -> Owner {
         Owner::of(self)
+    }
+
+    /// Whether `range` is the page that this file's EXCLUSIVE is making device-exclusive,
+    /// invalidated by the very task doing it (inside `make_device_exclusive()`: its fault
+    /// turning the page's earlier device-exclusive entry back into a normal one, a COW
+    /// break, a migration back from device memory). Such an invalidation is skipped like
+    /// the request's own `MMU_NOTIFY_EXCLUSIVE`: the request overwrites or erases the
+    /// page's entry right after, and holds the file's request lock meanwhile, so nothing
+    /// reads the entry in between. Counting it would make every retry of a page fail: a
+    /// retry first undoes the device-exclusive entry of the failed attempt.
+    fn making_exclusive(&self, range: &NotifierRange<'_>) -> bool {
+        let task = kernel::task::Task::current_raw() as usize;
+        task != 0
+            && self.making_task.load(Ordering::Relaxed) == task
+            && range.start() == self.making_addr.load(Ordering::Relaxed)
+            && range.end().checked_sub(range.start()) == Some(PAGE_SIZE)
+    }
+
+    /// Marks `addr` as the page the current task makes device-exclusive (`Some`), or none.
+    pub(crate) fn set_making_exclusive(&self, addr: Option<usize>) {
+        let task = kernel::task::Task::current_raw() as usize;
+        match addr {
+            Some(a) => {
+                self.making_addr.store(a, Ordering::Relaxed);
+                self.making_task.store(task, Ordering::Relaxed);
+            }
+            None => {
+                self.making_task.store(0, Ordering::Relaxed);
+                self.making_addr.store(0, Ordering::Relaxed);
+            }
+        }
     }
 }
 
 impl Invalidate for Mirror {
-    /// C: `dmirror_interval_invalidate`.
-    fn invalidate(n: &IntervalNotifier<Self>, range: &NotifierRange<'_>, cur_seq: usize) -> bool {
-        let m = n.data();
+    type Table = DevicePageTable;
+
+    fn table(&self) -> &Mutex<DevicePageTable> {
+        &self.pt
+    }
+
+    /// C: the early return of `dmirror_interval_invalidate`.
+    fn skip(&self, range: &NotifierRange<'_>) -> bool {
         // C returns early for every MMU_NOTIFY_MIGRATE event whose owner is this device:
         // the migration updates the table itself. But that cookie names the device, not
         // the file, so another open file of the same device, and the CPU fault path (which
@@ -66,22 +106,22 @@ impl Invalidate for Mirror {
         // (`Mirror::file_owner`): only they are skipped (their pages that stay put keep
         // their entries, the migrated ones are mapped again after `migrate_vma_pages()`);
         // every other migration, including MIGRATE_TO_SYS, erases.
-        if range.is_migration_by(m.file_owner()) {
-            return true;
-        }
-        let mut pt = if range.blockable() {
-            m.pt.lock()
-        } else {
-            match m.pt.try_lock() {
-                Some(g) => g,
-                None => return false,
-            }
-        };
-        n.set_seq(cur_seq);
+        // EXCLUSIVE passes the same cookie to `make_device_exclusive()`, whose own
+        // MMU_NOTIFY_EXCLUSIVE event it must filter out (or its sequence check would never
+        // succeed): the request stores the page's atomic entry itself.
+        range.is_migration_by(self.file_owner())
+            || range.is_exclusive_by(self.file_owner())
+            || self.making_exclusive(range)
+    }
+
+    /// C: `dmirror_do_update`.
+    fn invalidate(pt: &mut DevicePageTable, range: &NotifierRange<'_>) {
         pt.invalidate(range.start(), range.end());
-        true
     }
 }
+
+/// The next [`Dmirror::token`] (0 is "no file").
+static NEXT_TOKEN: AtomicUsize = AtomicUsize::new(1);
 
 /// One open file of `/dev/hmm_dmirrorN`.
 #[pin_data]
@@ -90,6 +130,8 @@ pub(crate) struct Dmirror {
     pub(crate) dev: Arc<DeviceMem>,
     /// `HMM_DMIRROR_FLAG_*` (C: `dmirror->flags`).
     pub(crate) flags: AtomicU64,
+    /// This file's number among all files ever opened: see [`Dmirror::token`].
+    token: usize,
     /// The mirror of the opener's mm.
     #[pin]
     pub(crate) notifier: IntervalNotifier<Mirror>,
@@ -114,10 +156,13 @@ impl Dmirror {
             try_pin_init!(Dmirror {
                 dev,
                 flags: AtomicU64::new(0),
+                token: NEXT_TOKEN.fetch_add(1, Ordering::Relaxed),
                 requests <- new_mutex!(()),
                 notifier <- IntervalNotifier::new(
                     try_pin_init!(Mirror {
                         pt <- new_mutex!(pt),
+                        making_task: AtomicUsize::new(0),
+                        making_addr: AtomicUsize::new(0),
                     }),
                     mm,
                     0,
@@ -128,10 +173,14 @@ impl Dmirror {
         )
     }
 
-    /// A cookie naming this open file, stored with the device pages it allocates: the
-    /// same cookie as [`Self::file_owner`], as a number.
+    /// A number naming this open file, stored with the device pages it allocates and
+    /// looked up in the device's registry of open files. Never reused (a 64-bit counter):
+    /// a file's address is, so a page that outlived its file (its eviction failed, or it was
+    /// allocated while the file was closing) named a later file opened at the same address,
+    /// which then had its entries erased and its FAIL_ALLOC taken by faults on pages it
+    /// never allocated.
     pub(crate) fn token(&self) -> usize {
-        self.file_owner().as_ptr() as usize
+        self.token
     }
 
     /// The mirror mutex and page table.
@@ -142,6 +191,11 @@ impl Dmirror {
     /// The owner cookie of the device.
     pub(crate) fn owner(&self) -> Owner {
         self.dev.owner()
+    }
+
+    /// The mirror's state the notifier callback works on.
+    pub(crate) fn mirror(&self) -> &Mirror {
+        self.notifier.data()
     }
 
     /// This file's cookie, the `pgmap_owner` of its migrations to device memory (see
@@ -171,7 +225,7 @@ impl Dmirror {
     /// Stores a validated fault result in the device page table (C: `dmirror_do_fault`).
     pub(crate) fn store_faulted(
         &self,
-        pt: &mut DevicePageTable,
+        pt: &mut Validated<'_, DevicePageTable>,
         f: &Faulted<'_>,
         write: bool,
     ) -> Result {
@@ -273,20 +327,10 @@ impl Bounce {
 
     /// Appends the contents of the page mirroring `addr`, which must be the next page.
     fn push_page(&mut self, addr: usize, page: &PageRef<'_>) -> Result {
-        let off = self.buf.len();
-        if addr.checked_sub(self.addr) != Some(off) {
+        if addr.checked_sub(self.addr) != Some(self.buf.len()) {
             return Err(EINVAL);
         }
-        let dst = self
-            .buf
-            .spare_capacity_mut()
-            .first_chunk_mut::<PAGE_SIZE>()
-            .ok_or(EINVAL)?;
-        page.read_into(dst);
-        // SAFETY: `read_into` initialized the first `PAGE_SIZE` bytes of the spare capacity,
-        // which holds at least that many (`first_chunk_mut` above).
-        unsafe { self.buf.inc_len(PAGE_SIZE) };
-        Ok(())
+        page.append_to(&mut self.buf)
     }
 
     /// The bytes for the page at `addr`; `EINVAL` if `addr` is outside the buffer's range.

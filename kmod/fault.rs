@@ -40,12 +40,13 @@ pub(crate) fn migrate_to_ram(chunk: &Chunk, fault: &CpuFault<'_>) -> u32 {
         return bindings::vm_fault_reason_VM_FAULT_SIGBUS;
     };
     if alloc_and_copy_to_sys(dev, owner.as_deref(), &mut m, fault.vma()).is_err() {
+        // Finalized without `pages()`: the destinations given so far are released first,
+        // so the source stays mapped (see `MigrateVma`).
         m.finalize();
         return bindings::vm_fault_reason_VM_FAULT_OOM;
     }
-    m.pages();
     // No device finalize step: alloc_and_copy_to_sys already erased the device page
     // table entries.
-    m.finalize();
+    m.pages().finalize();
     0
 }

@@ -7,10 +7,12 @@
 
 use crate::devmem::{backing_page, DeviceMem};
 use crate::dmirror::Dmirror;
-use crate::hmm::migrate_vma::{MigrateVma, NewPage, Select};
+use crate::hmm::interval_notifier::{ReadSeq, Validated};
+use crate::hmm::migrate_vma::{MigrateVma, MigratedVma, NewPage, Select};
 use crate::hmm::mmap::MmapRead;
 use crate::hmm::page::{PageKind, PageRef, PAGE_SHIFT, PAGE_SIZE, PMD_NR};
-use crate::pt::{TAG_READ, TAG_WRITE};
+use crate::hmm::range_fault::{range_fault, Locking, Request, MAX_PAGES};
+use crate::pt::{DevicePageTable, TAG_READ, TAG_WRITE};
 use crate::range::window_end;
 use kernel::{mm::virt::VmaRef, prelude::*};
 
@@ -54,8 +56,10 @@ fn fill(dev: &DeviceMem, dst: &PageRef<'_>, src: Option<PageRef<'_>>) -> Result 
 
 /// Allocates device pages for the collected system pages of `m` and copies them
 /// (C: `dmirror_migrate_alloc_and_copy`). A PMD-sized source gets a PMD-sized device
-/// folio; if that allocation fails (or FAIL_ALLOC asked it to), the range is split into
-/// single device pages.
+/// folio; if that allocation fails (or FAIL_ALLOC asked it to), each of its pages gets a
+/// single device page, all of them or none ([`DstView::set_split`]: a hole collected as one
+/// compound entry is inserted whole by `migrate_vma_pages()`); a group without
+/// destinations stays in system memory.
 pub(crate) fn alloc_and_copy_to_dev(d: &Dmirror, m: &mut MigrateVma<'_>) {
     let dev = &d.dev;
     let (src, mut dst) = m.split();
@@ -63,6 +67,8 @@ pub(crate) fn alloc_and_copy_to_dev(d: &Dmirror, m: &mut MigrateVma<'_>) {
     let mut i = 0;
     while i < n {
         let e = src.get(i);
+        // The entries of the source group `i` heads (0: a malformed group, skipped alone).
+        let nr = dst.group_len(i).max(1);
         if !e.migrate() {
             i += 1;
             continue;
@@ -86,65 +92,70 @@ pub(crate) fn alloc_and_copy_to_dev(d: &Dmirror, m: &mut MigrateVma<'_>) {
         };
 
         let Some(dp) = dpage else {
-            if !large {
-                i += 1;
-                continue;
-            }
-            // Split: one device page per source page.
-            let nr = match &spage {
-                Some(sp) => 1usize << sp.folio_order(),
-                None => PMD_NR,
-            };
-            let mut from_pages = spage.as_ref().map(|sp| sp.folio_pages(nr));
-            for k in 0..nr {
-                if i + k >= n {
-                    break;
+            if large {
+                // Split: one device page per source page, all or none.
+                let mut from_pages = spage.as_ref().map(|sp| sp.folio_pages(nr));
+                let split = dst.set_split(i, write, |_| {
+                    let small = dev.alloc_page(d.token(), false)?;
+                    let from = from_pages.as_mut().and_then(|f| f.next());
+                    fill(dev, &small.page.page(), from)?;
+                    Ok(small.page)
+                });
+                if split.is_err() {
+                    pr_debug!("no device memory for a {}-page group: left in place\n", nr);
                 }
-                let Ok(small) = dev.alloc_page(d.token(), false) else {
-                    // Out of device memory: the rest of the folio stays in system memory.
-                    break;
-                };
-                let from = from_pages.as_mut().and_then(|f| f.next());
-                if fill(dev, &small.page.page(), from).is_err() {
-                    break;
-                }
-                dst.set(i + k, small.page, write, false);
             }
             i += nr;
             continue;
         };
 
-        if large && dp.order > 0 {
-            let nr = 1usize << dp.order;
-            let head = dp.page.page();
-            let mut from_pages = spage.as_ref().map(|sp| sp.folio_pages(nr));
-            let mut filled = 0;
-            for dk in head.folio_pages(nr) {
-                let from = from_pages.as_mut().and_then(|f| f.next());
-                if fill(dev, &dk, from).is_err() {
-                    break;
-                }
-                filled += 1;
-            }
-            if filled == nr {
-                dst.set(i, dp.page, write, true);
-            }
-            i += nr;
-            continue;
+        // Fill every page of the device folio; `set` checks that it covers the group.
+        let pages = 1usize << dp.order;
+        let head = dp.page.page();
+        let mut from_pages = spage.as_ref().map(|sp| sp.folio_pages(pages));
+        let filled = head.folio_pages(pages).all(|dk| {
+            let from = from_pages.as_mut().and_then(|f| f.next());
+            fill(dev, &dk, from).is_ok()
+        });
+        if filled {
+            // On a mismatch the page is released and the group stays in system memory.
+            let _ = dst.set(i, dp.page, write);
         }
-
-        if fill(dev, &dp.page.page(), spage).is_ok() {
-            dst.set(i, dp.page, write, false);
-        }
-        i += 1;
+        i += nr;
     }
 }
 
 /// Maps the device pages that `m` migrated into the device page table
-/// (C: `dmirror_migrate_finalize_and_map`); call after `pages()`, before finalize.
-pub(crate) fn finalize_and_map(d: &Dmirror, m: &MigrateVma<'_>) -> Result {
+/// (C: `dmirror_migrate_finalize_and_map`); call after `pages()`, before finalize, with
+/// the sequence taken before `m` was set up.
+///
+/// Stores only if no invalidation ran since `seq` (checked under the mirror mutex): a
+/// `MADV_DONTNEED` from another thread during the copy, say, zapped migration entries, so
+/// some new pages lose their only mapping at finalize and are freed. Then, or when a store
+/// fails, the whole window is erased (its old entries name the source pages, which finalize
+/// frees) and the error returned: `EAGAIN` for the sequence.
+pub(crate) fn finalize_and_map(d: &Dmirror, seq: ReadSeq, m: &MigratedVma<'_>) -> Result {
+    let mut pt = match d.notifier.lock_checked(seq) {
+        Ok(pt) => pt,
+        Err(mut pt) => {
+            pt.invalidate(m.start(), m.end());
+            return Err(EAGAIN);
+        }
+    };
+    let ret = map_migrated(d, &mut pt, m);
+    if ret.is_err() {
+        pt.invalidate(m.start(), m.end());
+    }
+    ret
+}
+
+/// The stores of [`finalize_and_map`].
+fn map_migrated(
+    d: &Dmirror,
+    pt: &mut Validated<'_, DevicePageTable>,
+    m: &MigratedVma<'_>,
+) -> Result {
     let first = m.start() >> PAGE_SHIFT;
-    let mut pt = d.pt().lock();
     for i in 0..m.npages() {
         if !m.src(i).migrate() {
             continue;
@@ -158,8 +169,9 @@ pub(crate) fn finalize_and_map(d: &Dmirror, m: &MigrateVma<'_>) -> Result {
         } else {
             1
         };
-        if first + i + nr > first + m.npages() {
+        if i + nr > m.npages() {
             pr_warn!("device folio beyond the migrated range\n");
+            return Err(EINVAL);
         }
         let chunk = d.dev.chunk_of(&dpage).ok_or(EINVAL)?;
         for (k, dk) in dpage.folio_pages(nr).enumerate() {
@@ -171,6 +183,31 @@ pub(crate) fn finalize_and_map(d: &Dmirror, m: &MigrateVma<'_>) -> Result {
     Ok(())
 }
 
+/// Faults `[start, end)` in for the device (read access), as READ does: the retry of a
+/// migration window whose new entries could not be stored. Stops at the first error, which
+/// leaves the rest of the window unmapped (a read-back then reports `ENOENT`).
+fn fault_in_window(d: &Dmirror, lock: &MmapRead<'_>, start: usize, end: usize) {
+    let step = MAX_PAGES << PAGE_SHIFT;
+    let mut addr = start;
+    while addr < end {
+        let next = end.min(addr.saturating_add(step));
+        let ret = range_fault(
+            &d.notifier,
+            Locking::Held(lock),
+            d.pt(),
+            addr,
+            next,
+            Request::Fault { write: false },
+            d.owner(),
+            |pt, f| d.store_faulted(pt, f, false),
+        );
+        if ret.is_err() {
+            return;
+        }
+        addr = next;
+    }
+}
+
 /// Migrates `[start, end)` of `vma` from system to device memory and maps it in the
 /// device page table: one iteration of C's `dmirror_migrate_to_device` loop.
 pub(crate) fn migrate_window_to_dev(
@@ -180,6 +217,8 @@ pub(crate) fn migrate_window_to_dev(
     start: usize,
     end: usize,
 ) -> Result {
+    // Before setup: the stores below are valid only if no invalidation runs from here on.
+    let seq = d.notifier.read_begin();
     // The file's own cookie as `pgmap_owner`: its mirror skips this migration's
     // invalidations, every other mirror erases (see `Mirror::file_owner`).
     let mut m = MigrateVma::setup(
@@ -191,11 +230,15 @@ pub(crate) fn migrate_window_to_dev(
         Select::SYSTEM.with(Select::COMPOUND),
     )?;
     alloc_and_copy_to_dev(d, &mut m);
-    m.pages();
-    // As in C, a failure to map some pages in the device page table is not fatal: the
-    // read-back faults them in.
-    let _ = finalize_and_map(d, &m);
+    let m = m.pages();
+    let mapped = finalize_and_map(d, seq, &m);
     m.finalize();
+    if let Err(e) = mapped {
+        // The window's entries were erased: map what it holds now through the device's
+        // fault path (C ignores a failed store, and has no sequence check).
+        pr_debug!("migration window {:#x}: {:?}, faulting it in\n", start, e);
+        fault_in_window(d, lock, start, end);
+    }
     Ok(())
 }
 
@@ -225,7 +268,8 @@ pub(crate) fn for_each_vma_window(
 /// Allocates system pages for the collected device pages of `m` and copies them back;
 /// erases the device page table entries of `d` (the requester, or the file that owns the
 /// pages for a CPU fault) (C: `dmirror_devmem_fault_alloc_and_copy`). `ENOMEM` means
-/// `VM_FAULT_OOM`; the caller then finalizes without migrating.
+/// `VM_FAULT_OOM`; the caller then finalizes without migrating (dropping `m`, which
+/// releases the destinations given so far).
 pub(crate) fn alloc_and_copy_to_sys(
     dev: &DeviceMem,
     d: Option<&Dmirror>,
@@ -294,6 +338,8 @@ pub(crate) fn alloc_and_copy_to_sys(
                 d.pt().lock().unmap((addr >> PAGE_SHIFT) + k);
             }
         };
+        // On an error below the caller drops `m` without `pages()`, which releases every
+        // destination given so far and restores the sources (see `MigrateVma`).
         match new {
             Some(dp) => {
                 // The device page table entries of the whole folio in one go (C erases
@@ -306,7 +352,7 @@ pub(crate) fn alloc_and_copy_to_sys(
                     let from = backing_page(chunk, &sk).ok_or(EINVAL)?;
                     dk.copy_from(&from);
                 }
-                dst.set(i, dp, write, order > 0);
+                dst.set(i, dp, write)?;
             }
             None if order > 0 && coherent => {
                 // No system THP (or FAIL_ALLOC): C gives each page its own system page,
@@ -320,14 +366,17 @@ pub(crate) fn alloc_and_copy_to_sys(
                 pr_debug!("coherent THP pfn {:#x} left in device memory\n", spage.pfn());
             }
             None => {
-                // Try with smaller pages if the large allocation fails.
-                for (k, sk) in spage.folio_pages(nr).enumerate() {
-                    let small = NewPage::alloc_system(0, Some((vma, addr + k * PAGE_SIZE)))?;
+                // Try with smaller pages if the large allocation fails: all of the folio's
+                // pages or none (C frees those it got and returns VM_FAULT_OOM).
+                let mut from_pages = spage.folio_pages(nr);
+                dst.set_split(i, write, |k| {
+                    let sk = from_pages.next().ok_or(EINVAL)?;
                     let from = backing_page(chunk, &sk).ok_or(EINVAL)?;
+                    let small = NewPage::alloc_system(0, Some((vma, addr + k * PAGE_SIZE)))?;
                     erase(k);
                     small.page().copy_from(&from);
-                    dst.set(i + k, small, write, false);
-                }
+                    Ok(small)
+                })?;
             }
         }
         i += nr;

@@ -5,15 +5,21 @@
 //!
 //! The table does not hold references on its pages. It stays coherent because every entry
 //! is erased before its page can be freed:
-//! - entries from `hmm_range_fault()` are stored only after `mmu_interval_read_retry()`
-//!   succeeded under the mirror mutex, and the interval notifier erases them (under the
-//!   same mutex) before the core mm unmaps the page;
-//! - entries for migrated pages are stored before `migrate_vma_finalize()` frees the
-//!   source pages, and erased by the CPU fault path and MIGRATE_TO_SYS before the device
-//!   page is freed (the notifier skips the device's own migrations, like the C driver);
-//! - device-exclusive entries are erased by the `MMU_NOTIFY_EXCLUSIVE` invalidation that
-//!   ends the exclusive access.
+//! - an entry is added only through [`Validated`], a guard of the mirror mutex that exists
+//!   only after `mmu_interval_read_retry()` found no invalidation since the request looked
+//!   the page up (`hmm_range_fault()`), began migrating it or made it device-exclusive
+//!   (`hmm/interval_notifier.rs`); the interval notifier erases entries under the same
+//!   mutex before the core mm unmaps their pages. So a page that an invalidation (a
+//!   concurrent `MADV_DONTNEED`, `munmap`, ...) unmapped meanwhile is never mapped here;
+//! - the invalidations the file's own migration to device memory and its own
+//!   device-exclusive conversions cause are skipped (the request updates the table
+//!   itself): migrated entries replace those of the source pages before
+//!   `migrate_vma_finalize()` frees them, and if they cannot (validation or a store
+//!   failed), the request erases the whole window first;
+//! - entries of device pages are erased by the CPU fault path and MIGRATE_TO_SYS before
+//!   the device page is freed.
 
+use crate::hmm::interval_notifier::Validated;
 use crate::hmm::page::{PageRef, PAGE_SHIFT};
 use crate::hmm::xarray::{PageXArray, Tag};
 use kernel::prelude::*;
@@ -49,11 +55,6 @@ impl DevicePageTable {
         self.xa.find_tag(first, last, tag).is_some()
     }
 
-    /// Maps `page` at `vpfn` with `tag`.
-    pub(crate) fn map(&mut self, vpfn: usize, page: PageRef<'_>, tag: Tag) -> Result {
-        self.xa.as_mut().store(vpfn, page, tag)
-    }
-
     /// Unmaps `vpfn`.
     pub(crate) fn unmap(&mut self, vpfn: usize) {
         self.xa.as_mut().erase(vpfn)
@@ -70,5 +71,14 @@ impl DevicePageTable {
         self.xa
             .as_mut()
             .erase_range(start >> PAGE_SHIFT, (end - 1) >> PAGE_SHIFT)
+    }
+}
+
+impl Validated<'_, DevicePageTable> {
+    /// Maps `page` at `vpfn` with `tag`: only through a validated guard (see the module
+    /// documentation).
+    pub(crate) fn map(&mut self, vpfn: usize, page: PageRef<'_>, tag: Tag) -> Result {
+        let pt: &mut DevicePageTable = self;
+        pt.xa.as_mut().store(vpfn, page, tag)
     }
 }

@@ -107,6 +107,8 @@ impl MiscDevice for Dmirror {
     /// C: `dmirror_fops_release`: stop mirroring and evict the device's memory.
     fn release(d: Arc<Dmirror>, _file: &File) {
         let dev = d.dev.clone();
+        // Also waits for the CPU faults that found the file in the registry, so `d` is the
+        // last reference and the file is freed here, not inside a fault handler.
         dev.remove_mirror(&d);
         dev.evict_all();
         drop(d);

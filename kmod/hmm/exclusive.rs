@@ -4,6 +4,7 @@
 
 use super::mmap::MmapRead;
 use super::page::PageRef;
+use super::Owner;
 use kernel::{bindings, ffi::c_ulong, prelude::*};
 
 /// A page made device-exclusive; holds its folio locked and referenced until drop
@@ -18,8 +19,10 @@ pub(crate) struct ExclusivePage {
 }
 
 impl ExclusivePage {
-    /// `make_device_exclusive(mm, addr, NULL, &folio)` under the mmap read lock.
-    pub(crate) fn make(lock: &MmapRead<'_>, addr: usize) -> Result<Self> {
+    /// `make_device_exclusive(mm, addr, owner, &folio)` under the mmap read lock; the
+    /// `MMU_NOTIFY_EXCLUSIVE` invalidation it makes carries `owner`, for the caller's
+    /// notifier to filter out.
+    pub(crate) fn make(lock: &MmapRead<'_>, addr: usize, owner: Owner) -> Result<Self> {
         let mut folio: *mut bindings::folio = core::ptr::null_mut();
         // SAFETY: The mmap read lock of `mm` is held and the mm has users; `folio` is a
         // valid out pointer.
@@ -27,7 +30,7 @@ impl ExclusivePage {
             bindings::make_device_exclusive(
                 lock.mm().as_raw(),
                 addr as c_ulong,
-                core::ptr::null_mut(),
+                owner.as_ptr(),
                 &mut folio,
             )
         };

@@ -1,27 +1,80 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `struct mmu_interval_notifier`: a subscription to invalidations of a range of an mm.
+//! `struct mmu_interval_notifier`: a subscription to invalidations of a range of an mm, and
+//! the driver's table that it keeps coherent.
+//!
+//! The notifier protocol is enforced here: the callback takes the table's lock and calls
+//! `mmu_interval_set_seq()` before the driver erases anything ([`Invalidate::invalidate`]),
+//! and a guard through which the driver may *add* entries ([`Validated`]) exists only after
+//! `mmu_interval_read_retry()` found no invalidation since `mmu_interval_read_begin()`
+//! ([`IntervalNotifier::lock_checked`]), under that same lock.
 
 use super::Owner;
+use core::ops::{Deref, DerefMut};
 use kernel::{
     bindings,
     error::to_result,
     ffi::c_ulong,
     mm::Mm,
     prelude::*,
+    sync::{Mutex, MutexGuard},
     types::Opaque, //
 };
 
-/// The driver side of an interval notifier (C: `struct mmu_interval_notifier_ops`).
+/// The driver side of an interval notifier (C: `struct mmu_interval_notifier_ops`): a table
+/// of mappings under a mutex, whose entries an invalidation erases.
 pub(crate) trait Invalidate: Send + Sync + Sized {
-    /// Called before the range is invalidated. Must call [`IntervalNotifier::set_seq`]
-    /// under the lock that readers hold around [`IntervalNotifier::read_retry`].
-    /// Return `false` only if sleeping was required but `range.blockable()` is false.
-    fn invalidate(
-        notifier: &IntervalNotifier<Self>,
-        range: &NotifierRange<'_>,
-        cur_seq: usize,
-    ) -> bool;
+    /// What the lock protects (C: the device page table under `dmirror->mutex`).
+    type Table: Send + Unpin;
+
+    /// The lock around the table: the callback holds it while it calls
+    /// `mmu_interval_set_seq()` and [`Self::invalidate`]; [`IntervalNotifier::lock_checked`]
+    /// holds it while it calls `mmu_interval_read_retry()`.
+    fn table(&self) -> &Mutex<Self::Table>;
+
+    /// Whether the invalidation is one the driver runs itself and updates the table for
+    /// (its own migration or device-exclusive conversion): then the table is neither locked
+    /// nor touched and the sequence is not advanced.
+    fn skip(&self, range: &NotifierRange<'_>) -> bool;
+
+    /// Erases the table's entries of `range`, under the lock, after the sequence advanced.
+    fn invalidate(table: &mut Self::Table, range: &NotifierRange<'_>);
+}
+
+/// A sequence number from [`IntervalNotifier::read_begin`].
+#[derive(Clone, Copy)]
+pub(crate) struct ReadSeq(c_ulong);
+
+impl ReadSeq {
+    /// A sequence number taken by the core (`hmm_range_fault_unlocked_timeout()` fills
+    /// `range->notifier_seq` itself).
+    pub(super) fn from_raw(seq: c_ulong) -> Self {
+        ReadSeq(seq)
+    }
+
+    /// The raw number, for `hmm_range::notifier_seq`.
+    pub(super) fn raw(self) -> c_ulong {
+        self.0
+    }
+}
+
+/// The locked table, after no invalidation ran since a [`ReadSeq`] was taken: entries for
+/// pages looked up (or migrated) since then may be stored through it. Derefs to the table.
+pub(crate) struct Validated<'a, L> {
+    guard: MutexGuard<'a, L>,
+}
+
+impl<L> Deref for Validated<'_, L> {
+    type Target = L;
+    fn deref(&self) -> &L {
+        &self.guard
+    }
+}
+
+impl<L: Unpin> DerefMut for Validated<'_, L> {
+    fn deref_mut(&mut self) -> &mut L {
+        &mut self.guard
+    }
 }
 
 /// The range passed to an invalidation callback (`struct mmu_notifier_range`).
@@ -50,6 +103,13 @@ impl NotifierRange<'_> {
     /// part of a migration that the device with this owner cookie drives.
     pub(crate) fn is_migration_by(&self, owner: Owner) -> bool {
         self.raw.event == bindings::mmu_notifier_event_MMU_NOTIFY_MIGRATE
+            && self.raw.owner == owner.as_ptr()
+    }
+
+    /// `range->event == MMU_NOTIFY_EXCLUSIVE && range->owner == owner`: the conversion of a
+    /// page to device-exclusive that `make_device_exclusive(.., owner, ..)` makes.
+    pub(crate) fn is_exclusive_by(&self, owner: Owner) -> bool {
+        self.raw.event == bindings::mmu_notifier_event_MMU_NOTIFY_EXCLUSIVE
             && self.raw.owner == owner.as_ptr()
     }
 }
@@ -144,7 +204,23 @@ impl<T: Invalidate> IntervalNotifier<T> {
         // SAFETY: The core mm passes a range that is valid for the duration of the call.
         let raw = unsafe { &*range };
         let range = NotifierRange { raw };
-        T::invalidate(this, &range, cur_seq)
+        let data = &this.data;
+        if data.skip(&range) {
+            return true;
+        }
+        let mut table = if range.blockable() {
+            data.table().lock()
+        } else {
+            match data.table().try_lock() {
+                Some(g) => g,
+                None => return false,
+            }
+        };
+        // SAFETY: By the type invariant the notifier is inserted; `cur_seq` is the value the
+        // core passed to this callback, set under the table's lock as the protocol requires.
+        unsafe { bindings::mmu_interval_set_seq(this.sub.get(), cur_seq) };
+        T::invalidate(&mut table, &range);
+        true
     }
 
     /// The driver data.
@@ -164,22 +240,28 @@ impl<T: Invalidate> IntervalNotifier<T> {
         self.sub.get()
     }
 
-    /// `mmu_interval_read_begin()`.
-    pub(crate) fn read_begin(&self) -> usize {
+    /// `mmu_interval_read_begin()`: waits for a running invalidation of the range to end.
+    /// Call it before looking up (or migrating) what the table will map, holding no lock
+    /// that an invalidation may wait for (the table's lock, a folio lock).
+    pub(crate) fn read_begin(&self) -> ReadSeq {
         // SAFETY: By the type invariant the notifier is inserted.
-        unsafe { bindings::mmu_interval_read_begin(self.sub.get()) as usize }
+        ReadSeq(unsafe { bindings::mmu_interval_read_begin(self.sub.get()) })
     }
 
-    /// `mmu_interval_read_retry()`: must be called under the lock that the callback holds
-    /// around [`Self::set_seq`].
-    pub(crate) fn read_retry(&self, seq: usize) -> bool {
-        // SAFETY: By the type invariant the notifier is inserted.
-        unsafe { bindings::mmu_interval_read_retry(self.sub.get(), seq as c_ulong) }
-    }
-
-    /// `mmu_interval_set_seq()`: for the invalidation callback.
-    pub(crate) fn set_seq(&self, cur_seq: usize) {
-        // SAFETY: By the type invariant the notifier is inserted.
-        unsafe { bindings::mmu_interval_set_seq(self.sub.get(), cur_seq as c_ulong) }
+    /// Locks the table, then `mmu_interval_read_retry(seq)`: `Ok` with a guard that may
+    /// store entries if no invalidation ran since `seq` was taken, else `Err` with a plain
+    /// guard (erase what the table may hold of the range, then retry or give up).
+    pub(crate) fn lock_checked(
+        &self,
+        seq: ReadSeq,
+    ) -> core::result::Result<Validated<'_, T::Table>, MutexGuard<'_, T::Table>> {
+        let guard = self.data.table().lock();
+        // SAFETY: By the type invariant the notifier is inserted. The callback advances the
+        // sequence under the same lock, which is held.
+        if unsafe { bindings::mmu_interval_read_retry(self.sub.get(), seq.0) } {
+            Err(guard)
+        } else {
+            Ok(Validated { guard })
+        }
     }
 }

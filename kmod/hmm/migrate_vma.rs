@@ -1,11 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Page migration between system and device memory: `migrate_vma_setup/pages/finalize()`
-//! ([`MigrateVma`]), `migrate_device_range/pages/finalize()` ([`DeviceMigration`]) and the
-//! locked, referenced destination pages they take ([`NewPage`]).
+//! ([`MigrateVma`], then [`MigratedVma`]), `migrate_device_range/pages/finalize()`
+//! ([`DeviceMigration`], then [`DeviceMigrated`]) and the locked, referenced destination
+//! pages they take ([`NewPage`]).
+//!
+//! The types enforce the kernel's rules for a migration:
+//! - it goes setup → (pages) → finalize, each once: `pages()` consumes the collected
+//!   migration and returns the migrated one, and both finalize when dropped;
+//! - a migration finalized without `pages()` first releases every destination the driver
+//!   gave it (unlock and put, entry cleared): `migrate_vma_finalize()` would otherwise
+//!   restore the CPU mapping of neither page and put the source's last reference while its
+//!   migration entries remain (issue #16, the out-of-memory paths);
+//! - destinations are given per source *group*: a compound source entry (a large folio, or
+//!   a PMD-sized hole) gets either one folio of the same size or one single page for each
+//!   of its pages, all or none ([`DstView::set`], [`DstView::set_split`]):
+//!   `migrate_vma_pages()` inserts every page of a split hole and dereferences an empty
+//!   destination (issue #16, the compound hole).
 
 use super::mmap::MmapRead;
-use super::page::{PageRef, PAGE_SHIFT, PAGE_SIZE};
+use super::page::{PageRef, PAGE_SHIFT, PAGE_SIZE, PMD_NR};
 use super::pagemap::CpuFault;
 use super::Owner;
 use core::ptr::NonNull;
@@ -168,26 +182,110 @@ impl<'a> SrcView<'a> {
     }
 }
 
-/// The destination side of a migration.
+/// The destination side of a migration: one destination per source group, all or none.
 pub(crate) struct DstView<'a> {
+    src: &'a [c_ulong],
     dst: &'a mut [c_ulong],
 }
 
 impl DstView<'_> {
-    /// `dst[i] = migrate_pfn(page_to_pfn(page)) | flags`: the migration takes `page`.
-    /// Past the end (a caller's bug) the page is released instead, with a warning.
-    pub(crate) fn set(&mut self, i: usize, page: NewPage, write: bool, compound: bool) {
-        let Some(slot) = self.dst.get_mut(i) else {
-            pr_warn!(
-                "migration destination {} past the end ({})\n",
-                i,
-                self.dst.len()
-            );
-            return;
+    /// The number of entries that the source entry `i` heads: the pages of its folio for a
+    /// compound entry (`HPAGE_PMD_NR` for a hole, `migrate_vma_nr_pages()`), else 1; 0 if
+    /// the group does not fit in the arrays.
+    pub(crate) fn group_len(&self, i: usize) -> usize {
+        let Some(&e) = self.src.get(i) else { return 0 };
+        let e = MigratePfn(e);
+        let nr = if !e.compound() {
+            1
+        } else if e.valid() {
+            // SAFETY: A valid source entry names a page that the migration core collected
+            // and holds a reference on until finalize, which needs the migration borrowed
+            // mutably, i.e. after this view.
+            let page = unsafe { PageRef::from_pfn(e.pfn()) };
+            1usize << page.folio_order()
+        } else {
+            PMD_NR
         };
-        let old = core::mem::replace(slot, page.into_mpfn(write, compound));
-        if old != 0 {
-            pr_warn!("migration destination set twice\n");
+        if i.checked_add(nr).is_some_and(|end| end <= self.dst.len()) {
+            nr
+        } else {
+            0
+        }
+    }
+
+    /// Whether every destination of the group headed by `i` is still empty.
+    fn group_empty(&self, i: usize, nr: usize) -> bool {
+        self.dst[i..i + nr].iter().all(|&d| d == 0)
+    }
+
+    /// `dst[i] = migrate_pfn(page_to_pfn(page)) | flags` (`MIGRATE_PFN_COMPOUND` when the
+    /// source entry is compound): the migration takes `page`, which must be exactly as large
+    /// as the source group (see [`Self::group_len`]), for an entry being migrated whose group
+    /// has no destination yet. Otherwise `EINVAL` and the page is released.
+    pub(crate) fn set(&mut self, i: usize, page: NewPage, write: bool) -> Result {
+        let nr = self.group_len(i);
+        let src = MigratePfn(self.src.get(i).copied().unwrap_or(0));
+        if nr == 0
+            || !src.migrate()
+            || (1usize << page.page().folio_order()) != nr
+            || !self.group_empty(i, nr)
+        {
+            pr_warn!("migration destination {} does not match its source\n", i);
+            return Err(EINVAL);
+        }
+        self.dst[i] = page.into_mpfn(write, src.compound());
+        Ok(())
+    }
+
+    /// Gives each page of the group headed by `i` its own single page, `alloc(k)` for page
+    /// `k` (C's split fallback): all of them, or, when `alloc` fails or returns a page that
+    /// is not single, none (the pages already given are released and the group's
+    /// destinations stay empty), with that error.
+    pub(crate) fn set_split(
+        &mut self,
+        i: usize,
+        write: bool,
+        mut alloc: impl FnMut(usize) -> Result<NewPage>,
+    ) -> Result {
+        let nr = self.group_len(i);
+        if nr == 0 || !MigratePfn(self.src.get(i).copied().unwrap_or(0)).migrate() || !self.group_empty(i, nr) {
+            return Err(EINVAL);
+        }
+        for k in 0..nr {
+            let page = alloc(k).and_then(|p| {
+                if p.page().folio_order() == 0 {
+                    Ok(p)
+                } else {
+                    Err(EINVAL)
+                }
+            });
+            match page {
+                Ok(p) => self.dst[i + k] = p.into_mpfn(write, false),
+                Err(e) => {
+                    release_dst(&mut self.dst[i..i + k]);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Releases every destination page in `dst` (unlock, put) and clears the entries: the
+/// migration no longer takes them.
+fn release_dst(dst: &mut [c_ulong]) {
+    for d in dst.iter_mut() {
+        let e = MigratePfn(core::mem::replace(d, 0));
+        if !e.valid() {
+            continue;
+        }
+        // SAFETY: A valid destination entry was set by `DstView` from a `NewPage` (the head
+        // page of a locked folio with one reference), whose ownership the entry took over;
+        // the entry is cleared above, so ownership moves back to this `NewPage` once.
+        let page = unsafe { PageRef::from_pfn(e.pfn()) };
+        if let Some(ptr) = NonNull::new(page.as_ptr()) {
+            // SAFETY: See above.
+            drop(unsafe { NewPage::from_raw(ptr) });
         }
     }
 }
@@ -254,7 +352,13 @@ impl Pfns {
 
     fn split(&mut self) -> (SrcView<'_>, DstView<'_>) {
         let (src, dst) = self.arrays_mut();
-        (SrcView { src }, DstView { dst })
+        let src = &*src;
+        (SrcView { src }, DstView { src, dst })
+    }
+
+    /// Releases every destination (see [`release_dst`]).
+    fn release_dst(&mut self) {
+        release_dst(self.arrays_mut().1);
     }
 
     /// `(src, dst)` for the core: valid until `self` moves or is borrowed again.
@@ -278,16 +382,45 @@ impl Pfns {
     }
 }
 
-/// One `migrate_vma_setup()` .. `migrate_vma_finalize()` sequence over part of one vma.
+/// A migration set up by `migrate_vma_setup()`: its arrays and arguments.
 ///
 /// # Invariants
 ///
-/// `args` was set up successfully by `migrate_vma_setup()` with the arrays of `pfns`, and
-/// `migrate_vma_finalize()` runs exactly once, on drop. `args.src`/`args.dst` are pointed
-/// at `pfns` again before every call that uses them (inline arrays move with `Self`).
-pub(crate) struct MigrateVma<'a> {
+/// `args` was set up successfully by `migrate_vma_setup()` with the arrays of `pfns` and
+/// is not finalized yet. `args.src`/`args.dst` are pointed at `pfns` again before every
+/// call that uses them (inline arrays move with `Self`).
+struct VmaArgs {
     args: bindings::migrate_vma,
     pfns: Pfns,
+}
+
+impl VmaArgs {
+    /// `migrate_vma_finalize()`.
+    ///
+    /// # Safety
+    ///
+    /// Called at most once; nothing uses `self` but drop afterwards.
+    unsafe fn finalize(&mut self) {
+        (self.args.src, self.args.dst) = self.pfns.ptrs();
+        // SAFETY: By the type invariant `args` is set up and not finalized (the caller
+        // calls this once). Its arrays were just pointed at `pfns`.
+        unsafe { bindings::migrate_vma_finalize(&mut self.args) };
+    }
+
+    /// `src[i]`.
+    fn src(&self, i: usize) -> MigratePfn {
+        MigratePfn(self.pfns.src().get(i).copied().unwrap_or(0))
+    }
+}
+
+/// One `migrate_vma_setup()` .. `migrate_vma_finalize()` sequence over part of one vma,
+/// before `migrate_vma_pages()`: the driver gives destinations ([`Self::split`]), then
+/// either migrates ([`Self::pages`]) or gives up ([`Self::finalize`], or drop), which
+/// releases every destination before `migrate_vma_finalize()`, so the CPU mappings of the
+/// sources are restored.
+///
+pub(crate) struct MigrateVma<'a> {
+    inner: VmaArgs,
     _lock: core::marker::PhantomData<&'a ()>,
 }
 
@@ -375,49 +508,87 @@ impl<'a> MigrateVma<'a> {
         // INVARIANT: Setup succeeded with the arrays of `pfns`, which the core does not keep
         // between calls.
         Ok(MigrateVma {
-            args,
-            pfns,
+            inner: VmaArgs { args, pfns },
             _lock: core::marker::PhantomData,
         })
     }
 
     /// First address.
     pub(crate) fn start(&self) -> usize {
-        self.args.start
-    }
-
-    /// Number of entries.
-    pub(crate) fn npages(&self) -> usize {
-        self.pfns.n
-    }
-
-    /// `src[i]` (an empty entry past the end).
-    pub(crate) fn src(&self, i: usize) -> MigratePfn {
-        MigratePfn(self.pfns.src().get(i).copied().unwrap_or(0))
+        self.inner.args.start
     }
 
     /// The source and destination sides, to fill the destinations.
     pub(crate) fn split(&mut self) -> (SrcView<'_>, DstView<'_>) {
-        self.pfns.split()
+        self.inner.pfns.split()
+    }
+
+    /// `migrate_vma_pages()`: the destinations given take over their sources.
+    pub(crate) fn pages(self) -> MigratedVma<'a> {
+        let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so `inner` is moved out of it exactly once and
+        // its drop (which would finalize) does not run.
+        let mut inner = unsafe { core::ptr::read(&this.inner) };
+        (inner.args.src, inner.args.dst) = inner.pfns.ptrs();
+        // SAFETY: By the invariant of `VmaArgs`, `args` is set up and not finalized; its
+        // arrays were just pointed at `pfns`; every non-zero `dst` entry is a locked,
+        // referenced page handed over by `DstView`, one per source group.
+        unsafe { bindings::migrate_vma_pages(&mut inner.args) };
+        MigratedVma {
+            inner,
+            _lock: core::marker::PhantomData,
+        }
+    }
+
+    /// Gives up: releases every destination, then `migrate_vma_finalize()` restores the
+    /// sources (also done on drop).
+    pub(crate) fn finalize(self) {}
+}
+
+impl Drop for MigrateVma<'_> {
+    fn drop(&mut self) {
+        self.inner.pfns.release_dst();
+        // SAFETY: Finalized only here, in drop (`pages()` skips this drop).
+        unsafe { self.inner.finalize() };
+    }
+}
+
+/// A migration after `migrate_vma_pages()`: the driver maps what migrated, then
+/// `migrate_vma_finalize()` (on [`Self::finalize`] or drop).
+pub(crate) struct MigratedVma<'a> {
+    inner: VmaArgs,
+    _lock: core::marker::PhantomData<&'a ()>,
+}
+
+impl MigratedVma<'_> {
+    /// First address.
+    pub(crate) fn start(&self) -> usize {
+        self.inner.args.start
+    }
+
+    /// One past the last address.
+    pub(crate) fn end(&self) -> usize {
+        self.inner.args.end
+    }
+
+    /// Number of entries.
+    pub(crate) fn npages(&self) -> usize {
+        self.inner.pfns.n
+    }
+
+    /// `src[i]`: `MIGRATE_PFN_MIGRATE` is still set for the entries that migrated.
+    pub(crate) fn src(&self, i: usize) -> MigratePfn {
+        self.inner.src(i)
     }
 
     /// `dst[i]` (an empty entry past the end).
     pub(crate) fn dst(&self, i: usize) -> MigratePfn {
-        MigratePfn(self.pfns.dst().get(i).copied().unwrap_or(0))
+        MigratePfn(self.inner.pfns.dst().get(i).copied().unwrap_or(0))
     }
 
     /// `migrate_pfn_to_page(dst[i])`.
     pub(crate) fn dst_page(&self, i: usize) -> Option<PageRef<'_>> {
-        self.pfns.dst_page(i)
-    }
-
-    /// `migrate_vma_pages()`.
-    pub(crate) fn pages(&mut self) {
-        (self.args.src, self.args.dst) = self.pfns.ptrs();
-        // SAFETY: By the type invariant `args` is set up, and its arrays were just pointed at
-        // `pfns`; every non-zero `dst` entry is a locked, referenced page handed over by
-        // `DstView::set`.
-        unsafe { bindings::migrate_vma_pages(&mut self.args) };
+        self.inner.pfns.dst_page(i)
     }
 
     /// Number of pages migrated: those of the entries with both `MIGRATE_PFN_VALID` and
@@ -425,7 +596,7 @@ impl<'a> MigrateVma<'a> {
     /// pages of its folio (C's `dmirror_successful_migrated_pages()` counts entries, so a
     /// THP counts 1 there).
     pub(crate) fn migrated(&self) -> usize {
-        let src = self.pfns.src_view();
+        let src = self.inner.pfns.src_view();
         (0..src.len())
             .filter(|&i| src.get(i).valid() && src.get(i).migrate())
             .map(|i| match src.page(i) {
@@ -439,21 +610,22 @@ impl<'a> MigrateVma<'a> {
     pub(crate) fn finalize(self) {}
 }
 
-impl Drop for MigrateVma<'_> {
+impl Drop for MigratedVma<'_> {
     fn drop(&mut self) {
-        (self.args.src, self.args.dst) = self.pfns.ptrs();
-        // SAFETY: By the type invariant `args` is set up and finalized only here; its arrays
-        // were just pointed at `pfns`.
-        unsafe { bindings::migrate_vma_finalize(&mut self.args) };
+        // SAFETY: Finalized only here, in drop.
+        unsafe { self.inner.finalize() };
     }
 }
 
 /// `migrate_device_range()` .. `migrate_device_finalize()`: evicting device pages that
-/// may be mapped anywhere (C: `dmirror_device_evict_chunk()`).
+/// may be mapped anywhere (C: `dmirror_device_evict_chunk()`), before
+/// `migrate_device_pages()`; dropped without [`Self::pages`], it releases every destination
+/// before `migrate_device_finalize()`.
 ///
 /// # Invariants
 ///
-/// `pfns.src` was filled by `migrate_device_range()`; finalize runs once, on drop.
+/// `pfns.src` was filled by `migrate_device_range()`, and `pfns` is finalized exactly once:
+/// on drop, unless `pages()` moved it out.
 pub(crate) struct DeviceMigration {
     pfns: Pfns,
 }
@@ -478,35 +650,64 @@ impl DeviceMigration {
         Ok(DeviceMigration { pfns })
     }
 
-    /// Number of entries.
-    pub(crate) fn npages(&self) -> usize {
-        self.pfns.n
-    }
-
     /// The source and destination sides, to fill the destinations.
     pub(crate) fn split(&mut self) -> (SrcView<'_>, DstView<'_>) {
         self.pfns.split()
     }
 
-    /// `migrate_device_pages()`.
-    pub(crate) fn pages(&mut self) {
-        let n = self.npages() as c_ulong;
-        let (src, dst) = self.pfns.ptrs();
+    /// `migrate_device_pages()`; `migrate_device_finalize()` follows when the result is
+    /// dropped.
+    pub(crate) fn pages(self) -> DeviceMigrated {
+        let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so `pfns` is moved out of it exactly once and
+        // its drop (which would finalize) does not run.
+        let mut pfns = unsafe { core::ptr::read(&this.pfns) };
+        let n = pfns.n as c_ulong;
+        let (src, dst) = pfns.ptrs();
         // SAFETY: `src` and `dst` were just taken from `pfns`, which holds `n` entries each
         // and is not touched during the call; by the type invariant `src` was collected by
         // `migrate_device_range()`, and every non-zero `dst` entry is a locked, referenced
-        // page handed over by `DstView::set`.
+        // page handed over by `DstView`.
         unsafe { bindings::migrate_device_pages(src, dst, n) };
+        DeviceMigrated { pfns }
     }
+}
+
+/// `migrate_device_finalize()` of the arrays `pfns`.
+///
+/// # Safety
+///
+/// `pfns.src` must have been collected by `migrate_device_range()` and not finalized yet.
+unsafe fn device_finalize(pfns: &mut Pfns) {
+    let n = pfns.n as c_ulong;
+    let (src, dst) = pfns.ptrs();
+    // SAFETY: `src` and `dst` were just taken from `pfns`, which holds `n` entries each and
+    // is not touched during the call; the caller guarantees `src` was collected and is
+    // finalized only now.
+    unsafe { bindings::migrate_device_finalize(src, dst, n) };
 }
 
 impl Drop for DeviceMigration {
     fn drop(&mut self) {
-        let n = self.npages() as c_ulong;
-        let (src, dst) = self.pfns.ptrs();
-        // SAFETY: `src` and `dst` were just taken from `pfns`, which holds `n` entries each
-        // and is not touched during the call; by the type invariant `src` was collected by
-        // `migrate_device_range()` and is finalized only here, once.
-        unsafe { bindings::migrate_device_finalize(src, dst, n) };
+        self.pfns.release_dst();
+        // SAFETY: By the type invariant `pfns` was collected, and it is finalized only here
+        // (`pages()` skips this drop).
+        unsafe { device_finalize(&mut self.pfns) };
+    }
+}
+
+/// A device migration after `migrate_device_pages()`; finalized on drop.
+///
+/// # Invariants
+///
+/// `pfns.src` was collected by `migrate_device_range()` and is finalized only on drop.
+pub(crate) struct DeviceMigrated {
+    pfns: Pfns,
+}
+
+impl Drop for DeviceMigrated {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant `pfns` was collected and is finalized only here.
+        unsafe { device_finalize(&mut self.pfns) };
     }
 }

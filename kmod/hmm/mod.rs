@@ -21,21 +21,40 @@
 //!
 //! # Lock order (outermost first)
 //!
-//! 1. the mm's `mmap_lock` (read), taken by [`range_fault`], the migration loops and
-//!    EXCLUSIVE; the CPU fault path runs under it (or under the per-vma lock)
-//! 2. `DeviceMem::chunks` (mutex; C: `devmem_lock`): allocation of a new chunk (under 1),
-//!    RELEASE and close (which evict chunks: `migrate_device_range` takes 3 and, through
-//!    the notifier, 4)
-//! 3. the folio lock of pages under migration (taken by the core mm)
-//! 4. the mirror mutex (`Mirror::pt`; C: `dmirror->mutex`), taken inside the interval
-//!    notifier callback, i.e. under whatever the core mm holds when it invalidates
-//! 5. `DeviceMem::free` (spinlock; C: `mdevice->lock`), also taken from `folio_free`
-//! 6. `DeviceMem::mirrors` (spinlock), the registry of open files
+//! The one table of the module (`dmirror.rs` and `devmem.rs` refer here). A lock may be
+//! taken while holding only locks above it; two entries marked *never nested* are never
+//! held together.
 //!
-//! The CPU fault path never takes 2, so a RELEASE that holds 2 while it waits for folio
-//! locks cannot deadlock against a fault that holds a folio lock.
+//! 1. `Dmirror::requests` (mutex): one request of an open file at a time, held for the
+//!    whole request. Neither the notifier callback nor the CPU fault path takes it.
+//! 2. the mm's `mmap_lock` (read), taken by requests (READ/WRITE/SNAPSHOT per attempt
+//!    inside `range_fault`, the migration loops and EXCLUSIVE across the request); the CPU
+//!    fault path runs under it or under the per-vma lock.
+//! 3. folio locks: of the pages under migration (taken by `migrate_vma_setup()` and
+//!    `migrate_device_range()`, and of the new pages, [`migrate_vma::NewPage`]), of the
+//!    faulting page (`migrate_to_ram`), of a device-exclusive page
+//!    ([`exclusive::ExclusivePage`]).
+//! 4. an invalidation of the mm (`invalidate_range_start` .. `_end`, which the core mm
+//!    runs under 2 and often under 3). `mmu_interval_read_begin()` waits for running ones,
+//!    so it is called holding nothing below 2 (before the migration or the fault it
+//!    protects); so does the removal of an interval notifier (dropping a `Dmirror`), hence
+//!    a file is never freed inside the CPU fault handler (`DeviceMem::remove_mirror` waits
+//!    for the faults that hold it).
+//! 5. the mirror mutex `Mirror::pt` (C: `dmirror->mutex`): taken by the interval notifier
+//!    callback (under 4), by requests (under 2), by the CPU fault path (under 3).
+//!    The xarray's internal spinlock nests inside it.
+//! 6. `DeviceMem::chunks` (mutex; C: `devmem_lock`): allocation (under 3, from
+//!    `alloc_and_copy_to_dev`), mapping a chunk; RELEASE and close only detach chunks or
+//!    take references under it; eviction and unmapping run without it (they take 3, and 5
+//!    through the notifier). *Never nested* with 5.
+//! 7. `DeviceMem::free` (spinlock; C: `mdevice->lock`): under 6, and from `folio_free`
+//!    (wherever a device page's last reference is put).
+//! 8. `DeviceMem::mirrors` (spinlock), the registry of open files: innermost; nothing is
+//!    taken and no reference to a file is dropped under it.
 //!
-//! The xarray's internal spinlock nests inside the mirror mutex.
+//! Sleeping waits outside the table: `memunmap_pages()` (dropping a chunk) waits for every
+//! page of the chunk to be freed, and `DeviceMem::remove_mirror` for the faults that hold the
+//! file; both run from RELEASE, close or unload holding at most 1.
 
 pub(crate) mod exclusive;
 pub(crate) mod interval_notifier;

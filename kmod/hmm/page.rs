@@ -164,6 +164,20 @@ impl<'a> PageRef<'a> {
         unsafe { bindings::kunmap_local(src) };
     }
 
+    /// Appends the page's `PAGE_SIZE` bytes to `buf` (`memcpy_from_page()` into its spare
+    /// capacity); `EINVAL`, and nothing appended, when `buf` has less room than a page left
+    /// (it never reallocates).
+    pub(crate) fn append_to<A: kernel::alloc::Allocator>(&self, buf: &mut Vec<u8, A>) -> Result {
+        let Some(spare) = buf.spare_capacity_mut().first_chunk_mut::<PAGE_SIZE>() else {
+            return Err(EINVAL);
+        };
+        self.read_into(spare);
+        // SAFETY: `read_into` initialized the first `PAGE_SIZE` bytes of the spare capacity,
+        // which holds at least that many (checked above).
+        unsafe { buf.inc_len(PAGE_SIZE) };
+        Ok(())
+    }
+
     /// `memcpy_to_page(page, 0, src, PAGE_SIZE)`.
     pub(crate) fn write_from(&self, src: &[u8; PAGE_SIZE]) {
         // SAFETY: By the type invariant the page is valid.

@@ -3,7 +3,7 @@
 //! `hmm_range_fault()`: snapshot or fault in a range of an mm, validated against an
 //! interval notifier under the driver's lock (C: `dmirror_range_fault()` and friends).
 
-use super::interval_notifier::{IntervalNotifier, Invalidate};
+use super::interval_notifier::{IntervalNotifier, Invalidate, ReadSeq, Validated};
 use super::mmap::MmapRead;
 use super::page::{PageRef, PAGE_SHIFT, PAGE_SIZE};
 use super::Owner;
@@ -104,21 +104,23 @@ impl<'a> Faulted<'a> {
 }
 
 /// Runs `hmm_range_fault()` on `[start, end)` of `notifier`'s mm until it succeeds without
-/// an intervening invalidation, then calls `f` with `lock` held and the result.
-///
-/// `notifier`'s callback must take `lock` around `set_seq` (C: `dmirror->mutex`).
+/// an intervening invalidation, then calls `f` with the result and `lock`, the notifier's
+/// table lock (C: `dmirror->mutex`), held and validated.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn range_fault<N: Invalidate, L: Unpin, R>(
+pub(crate) fn range_fault<N: Invalidate, R>(
     notifier: &IntervalNotifier<N>,
     locking: Locking<'_, '_>,
-    lock: &Mutex<L>,
+    lock: &Mutex<N::Table>,
     start: usize,
     end: usize,
     req: Request,
     owner: Owner,
-    f: impl FnOnce(&mut L, &Faulted<'_>) -> Result<R>,
+    f: impl FnOnce(&mut Validated<'_, N::Table>, &Faulted<'_>) -> Result<R>,
 ) -> Result<R> {
     if start % PAGE_SIZE != 0 || end % PAGE_SIZE != 0 || start >= end {
+        return Err(EINVAL);
+    }
+    if !core::ptr::eq(lock, notifier.data().table()) {
         return Err(EINVAL);
     }
     let npages = (end - start) >> PAGE_SHIFT;
@@ -153,6 +155,8 @@ pub(crate) fn range_fault<N: Invalidate, L: Unpin, R>(
         dev_private_owner: owner.as_ptr(),
     };
     let t0 = Instant::<Monotonic>::now();
+    // `hmm_range_fault_unlocked_timeout()` takes its own (in `range.notifier_seq`).
+    let mut seq = ReadSeq::from_raw(0);
 
     loop {
         range.hmm_pfns = pfns.as_mut_ptr();
@@ -161,7 +165,8 @@ pub(crate) fn range_fault<N: Invalidate, L: Unpin, R>(
                 if t0.elapsed().as_millis() > DEFAULT_TIMEOUT_MS {
                     return Err(EBUSY);
                 }
-                range.notifier_seq = notifier.read_begin() as c_ulong;
+                seq = notifier.read_begin();
+                range.notifier_seq = seq.raw();
                 let _guard = mm.mmap_read_lock();
                 // SAFETY: The mmap read lock of the notifier's mm is held and the mm has
                 // users; `range` is initialised, its notifier is inserted, and `pfns` has
@@ -172,7 +177,8 @@ pub(crate) fn range_fault<N: Invalidate, L: Unpin, R>(
                 if t0.elapsed().as_millis() > DEFAULT_TIMEOUT_MS {
                     return Err(EBUSY);
                 }
-                range.notifier_seq = notifier.read_begin() as c_ulong;
+                seq = notifier.read_begin();
+                range.notifier_seq = seq.raw();
                 // SAFETY: As above; the caller holds the mmap read lock of this mm
                 // (checked above).
                 unsafe { bindings::hmm_range_fault(&mut range) }
@@ -193,11 +199,12 @@ pub(crate) fn range_fault<N: Invalidate, L: Unpin, R>(
             }
             return Err(err);
         }
-        let mut guard = lock.lock();
-        if notifier.read_retry(range.notifier_seq as usize) {
-            drop(guard);
-            continue;
+        if let Locking::Unlocked(..) = locking {
+            seq = ReadSeq::from_raw(range.notifier_seq);
         }
+        let Ok(mut guard) = notifier.lock_checked(seq) else {
+            continue;
+        };
         let faulted = Faulted {
             start,
             pfns: &pfns[..npages],

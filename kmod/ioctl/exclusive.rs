@@ -11,7 +11,56 @@ use crate::hmm::mmap::MmapRead;
 use crate::hmm::page::{PAGE_SHIFT, PAGE_SIZE};
 use crate::pt::TAG_ATOMIC;
 use crate::range::windows;
-use kernel::prelude::*;
+use kernel::{
+    prelude::*,
+    time::{Instant, Monotonic},
+};
+
+/// How long EXCLUSIVE retries one page whose atomic entry other invalidations keep
+/// invalidating (as `hmm_range_fault()`'s callers do: `HMM_RANGE_DEFAULT_TIMEOUT`).
+const RETRY_MS: i64 = 1000;
+
+/// Takes device-exclusive access to the page at `addr` and maps it atomic in the device
+/// page table (C: `make_device_exclusive()` + `dmirror_atomic_map`). The entry is stored
+/// only if no invalidation ran since before `make_device_exclusive()` (under the mirror
+/// mutex): a `MADV_DONTNEED` from another thread in between zaps the device-exclusive
+/// entry, and the page is freed once this request drops its reference. Otherwise the page's
+/// entry is erased and the whole step retried (the retry's own undoing of the failed
+/// attempt's device-exclusive entry does not count, see `Mirror::making_exclusive`); a
+/// failed store erases it too.
+fn exclusive_page(d: &Dmirror, lock: &MmapRead<'_>, addr: usize) -> Result {
+    let vpfn = addr >> PAGE_SHIFT;
+    let t0 = Instant::<Monotonic>::now();
+    loop {
+        let seq = d.notifier.read_begin();
+        d.mirror().set_making_exclusive(Some(addr));
+        let made = ExclusivePage::make(lock, addr, d.file_owner());
+        d.mirror().set_making_exclusive(None);
+        let page = match made {
+            Ok(page) => page,
+            Err(e) => {
+                // Invalidations of the page by this task were skipped meanwhile.
+                d.pt().lock().unmap(vpfn);
+                return Err(e);
+            }
+        };
+        match d.notifier.lock_checked(seq) {
+            Ok(mut pt) => {
+                let ret = pt.map(vpfn, page.page(), TAG_ATOMIC);
+                if ret.is_err() {
+                    pt.unmap(vpfn);
+                }
+                return ret;
+            }
+            Err(mut pt) => pt.unmap(vpfn),
+        }
+        // `page` (its lock and reference) is released here, before the retry.
+        drop(page);
+        if t0.elapsed().as_millis() > RETRY_MS {
+            return Err(EBUSY);
+        }
+    }
+}
 
 /// HMM_DMIRROR_EXCLUSIVE.
 pub(crate) fn exclusive(d: &Dmirror, cmd: &mut Cmd) -> Result {
@@ -19,11 +68,7 @@ pub(crate) fn exclusive(d: &Dmirror, cmd: &mut Cmd) -> Result {
     {
         let lock = MmapRead::lock(&mm);
         for (addr, _) in windows(cmd.start, cmd.end, PAGE_SIZE) {
-            let page = ExclusivePage::make(&lock, addr)?;
-            // Map the page into the device's page table (C: `dmirror_atomic_map`).
-            d.pt()
-                .lock()
-                .map(addr >> PAGE_SHIFT, page.page(), TAG_ATOMIC)?;
+            exclusive_page(d, &lock, addr)?;
         }
     }
     drop(mm);

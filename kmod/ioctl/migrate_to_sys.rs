@@ -19,10 +19,12 @@ pub(crate) fn migrate_to_sys(d: &Dmirror, cmd: &mut Cmd) -> Result {
     for_each_vma_window(&lock, cmd.start, cmd.end, |vma, start, end| {
         let mut m = MigrateVma::setup(&lock, vma, start, end, d.owner(), select)?;
         if alloc_and_copy_to_sys(&d.dev, Some(d), &mut m, vma).is_err() {
+            // Finalized without `pages()`: the destinations given so far are released
+            // first, so the sources stay mapped (see `MigrateVma`).
             m.finalize();
             return Err(ENOMEM);
         }
-        m.pages();
+        let m = m.pages();
         cmd.raw.cpages += m.migrated() as u64;
         m.finalize();
         Ok(())

@@ -22,20 +22,20 @@ struct SnapshotSub<'a> {
     lock: &'a Mutex<DevicePageTable>,
 }
 
+/// C: `dmirror_snapshot_invalidate`: only the sequence number matters (advanced under the
+/// mirror mutex by the notifier abstraction); nothing is skipped or erased.
 impl Invalidate for SnapshotSub<'_> {
-    /// C: `dmirror_snapshot_invalidate`: only the sequence number matters.
-    fn invalidate(n: &IntervalNotifier<Self>, range: &NotifierRange<'_>, cur_seq: usize) -> bool {
-        let _guard = if range.blockable() {
-            n.data().lock.lock()
-        } else {
-            match n.data().lock.try_lock() {
-                Some(g) => g,
-                None => return false,
-            }
-        };
-        n.set_seq(cur_seq);
-        true
+    type Table = DevicePageTable;
+
+    fn table(&self) -> &Mutex<DevicePageTable> {
+        self.lock
     }
+
+    fn skip(&self, _range: &NotifierRange<'_>) -> bool {
+        false
+    }
+
+    fn invalidate(_pt: &mut DevicePageTable, _range: &NotifierRange<'_>) {}
 }
 
 /// C: `dmirror_mkentry`.

@@ -174,7 +174,7 @@ mod tests {
     #[test]
     fn order_and_names_match_the_c_harness() {
         let names = selected(&Filter::default());
-        assert_eq!(names.len(), 92);
+        assert_eq!(names.len(), 102);
         assert_eq!(names[0], "hmm.hmm_device_private.open_close");
         assert_eq!(names[11], "hmm.hmm_device_private.migrate");
         assert_eq!(names[12], "hmm.hmm_device_private.migrate_on_fault");
@@ -184,8 +184,13 @@ mod tests {
         assert_eq!(names[38], "hmm.hmm_device_private.write_during_migrate");
         assert_eq!(names[39], "hmm.hmm_device_private.near_top_requests");
         assert_eq!(names[42], "hmm.hmm_device_private.thp_partial_unmap_to_sys");
-        assert_eq!(names[43], "hmm.hmm_device_coherent.open_close");
-        assert_eq!(names[86], "hmm2.hmm2_device_private.migrate_mixed");
-        assert_eq!(names[91], "hmm2.hmm2_device_coherent.double_map");
+        assert_eq!(names[43], "hmm.hmm_device_private.migrate_dontneed_race");
+        assert_eq!(
+            names[47],
+            "hmm.hmm_device_private.migrate_to_sys_alloc_failure"
+        );
+        assert_eq!(names[48], "hmm.hmm_device_coherent.open_close");
+        assert_eq!(names[96], "hmm2.hmm2_device_private.migrate_mixed");
+        assert_eq!(names[101], "hmm2.hmm2_device_coherent.double_map");
     }
 }

@@ -22,19 +22,27 @@
 //! | write_during_migrate | regress.rs | hmm-rs regression (not upstream): one file, WRITE racing MIGRATE_TO_DEV |
 //! | near_top_requests, near_top_snapshot, near_top_check_exclusive | near_top.rs | hmm-rs regression (not upstream): every range request on ranges outside user space that do not wrap |
 //! | thp_partial_unmap_to_sys | coherent_thp_split.rs | hmm-rs regression (not upstream): THP MIGRATE_TO_DEV, munmap of one page, MIGRATE_TO_SYS + SNAPSHOT of the rest |
+//! | migrate_dontneed_race, exclusive_dontneed_race | race_dontneed.rs | hmm-rs regression (not upstream): MIGRATE_TO_DEV / EXCLUSIVE racing MADV_DONTNEED, then READ |
+//! | migrate_hole_device_full | device_full.rs | hmm-rs regression (not upstream): 2 MiB holes migrated until the coherent device is full |
+//! | migrate_to_sys_alloc_failure | fail_alloc.rs | hmm-rs regression (not upstream): MIGRATE_TO_SYS with a page allocation failing part-way (`fail_page_alloc`; skipped without it) |
+//! | release_during_migrate | release_race.rs | hmm-rs regression (not upstream): RELEASE on one file racing MIGRATE_TO_DEV on another |
 
 mod anon;
 mod benchmark;
 mod coherent_thp_split;
 mod cow;
+mod device_full;
 mod exclusive;
+mod fail_alloc;
 mod file;
 mod gup;
 mod hmm2;
 mod migrate;
 mod migrate_huge;
 mod near_top;
+mod race_dontneed;
 mod regress;
+mod release_race;
 mod snapshot;
 mod userfaultfd;
 
@@ -95,6 +103,19 @@ pub static HMM_TESTS: &[TestF<Hmm>] = &[
     TestF::new("near_top_snapshot", Hmm::near_top_snapshot),
     TestF::new("near_top_check_exclusive", Hmm::near_top_check_exclusive),
     TestF::new("thp_partial_unmap_to_sys", Hmm::thp_partial_unmap_to_sys),
+    // Issue #16 regression cases (race_dontneed.rs, device_full.rs, release_race.rs).
+    TestF::with_timeout("migrate_dontneed_race", Hmm::migrate_dontneed_race, 60),
+    TestF::with_timeout("exclusive_dontneed_race", Hmm::exclusive_dontneed_race, 60),
+    TestF::with_timeout(
+        "migrate_hole_device_full",
+        Hmm::migrate_hole_device_full,
+        120,
+    ),
+    TestF::with_timeout("release_during_migrate", Hmm::release_during_migrate, 60),
+    TestF::new(
+        "migrate_to_sys_alloc_failure",
+        Hmm::migrate_to_sys_alloc_failure,
+    ),
 ];
 
 /// Every `TEST_F(hmm2, …)`, in hmm-tests.c source order.
