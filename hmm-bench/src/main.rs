@@ -23,6 +23,7 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process: boxing would buy nothing
 enum Cmd {
     /// Measure the loaded driver's devices and write a CSV.
     Run(RunArgs),

@@ -19,7 +19,10 @@ pub fn mmap(len: usize, prot: i32, flags: i32, fd: RawFd) -> Result<usize> {
     // that Rust owns.
     let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, fd, 0) };
     if p == libc::MAP_FAILED {
-        bail!("mmap(len {len:#x}, prot {prot}, flags {flags:#x}): errno {}", errno());
+        bail!(
+            "mmap(len {len:#x}, prot {prot}, flags {flags:#x}): errno {}",
+            errno()
+        );
     }
     Ok(p as usize)
 }
@@ -29,11 +32,30 @@ pub fn mmap(len: usize, prot: i32, flags: i32, fd: RawFd) -> Result<usize> {
 /// # Safety
 /// `[addr, addr+len)` must be a range of this program's own reservations (arena pages), not
 /// memory that Rust objects live in.
-pub unsafe fn mmap_fixed(addr: usize, len: usize, prot: i32, flags: i32, fd: RawFd, off: i64) -> Result<()> {
+pub unsafe fn mmap_fixed(
+    addr: usize,
+    len: usize,
+    prot: i32,
+    flags: i32,
+    fd: RawFd,
+    off: i64,
+) -> Result<()> {
     // SAFETY: the caller guarantees the range belongs to the battery's arenas.
-    let p = unsafe { libc::mmap(addr as *mut libc::c_void, len, prot, flags | libc::MAP_FIXED, fd, off) };
+    let p = unsafe {
+        libc::mmap(
+            addr as *mut libc::c_void,
+            len,
+            prot,
+            flags | libc::MAP_FIXED,
+            fd,
+            off,
+        )
+    };
     if p == libc::MAP_FAILED {
-        bail!("mmap(MAP_FIXED {addr:#x}, len {len:#x}, flags {flags:#x}): errno {}", errno());
+        bail!(
+            "mmap(MAP_FIXED {addr:#x}, len {len:#x}, flags {flags:#x}): errno {}",
+            errno()
+        );
     }
     Ok(())
 }

@@ -218,7 +218,8 @@ pub fn run(cmd: LabCmd) -> Result<i32> {
                     cmd = vec![
                         "bash".into(),
                         "-c".into(),
-                        "d=/tmp/kselftest-logs; rm -rf $d; \"$@\" -p $d; rc=$?; cat $d/*; exit $rc".into(),
+                        "d=/tmp/kselftest-logs; rm -rf $d; \"$@\" -p $d; rc=$?; cat $d/*; exit $rc"
+                            .into(),
                         "kselftest".into(),
                         "env".into(),
                         format!("HMM_DRIVER={}", ko.display()),
