@@ -232,7 +232,9 @@ impl Arena {
             return Err(e);
         }
         if kind == Kind::Thp {
-            let _ = sys::madvise(buf, len, libc::MADV_HUGEPAGE);
+            // SAFETY: MADV_HUGEPAGE leaves the contents as they are (and the buffer, just
+            // mapped in the arena's reservation, holds no Rust object anyway).
+            let _ = unsafe { sys::madvise(buf, len, libc::MADV_HUGEPAGE) };
         }
         let mut data = vec![0u8; len];
         rng.fill(&mut data);
@@ -244,12 +246,17 @@ impl Arena {
             _ => rw,
         };
         if prot != rw {
-            sys::mprotect(buf, len, prot).map_err(|e| anyhow::anyhow!("mprotect: errno {e}"))?;
+            // SAFETY: the buffer was just mapped in the arena's reservation: no Rust object
+            // lives there, it is accessed only through read_mem/write_mem and requests.
+            unsafe { sys::mprotect(buf, len, prot) }
+                .map_err(|e| anyhow::anyhow!("mprotect: errno {e}"))?;
         }
         if kind == Kind::Sink {
             // Requests with a huge npages write through the sink as far as they get: what
             // follows it must be a guard, not a canary the kernel may legitimately overwrite.
-            sys::mprotect(buf + len, ps, libc::PROT_NONE)
+            // SAFETY: the canary page after the buffer, mapped above in the reservation:
+            // no Rust object lives there, and a sink's `canaries()` leave it out.
+            unsafe { sys::mprotect(buf + len, ps, libc::PROT_NONE) }
                 .map_err(|e| anyhow::anyhow!("mprotect: errno {e}"))?;
         }
         let shadow = match kind {
@@ -275,7 +282,8 @@ impl Arena {
             libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
             -1,
         )?;
-        sys::munmap(a, npages * ps).map_err(|e| anyhow::anyhow!("munmap: errno {e}"))?;
+        // SAFETY: `a` is the mapping just made for this hole; nothing else uses it.
+        unsafe { sys::munmap(a, npages * ps) }.map_err(|e| anyhow::anyhow!("munmap: errno {e}"))?;
         self.holes.push((a, npages));
         Ok(())
     }
@@ -360,7 +368,9 @@ impl Arena {
             let Some(shadow) = &r.shadow else { continue };
             let was = r.prot;
             if !r.readable() {
-                sys::mprotect(r.buf, r.len(), libc::PROT_READ)
+                // SAFETY: a region's buffer holds no Rust object (arena memory, accessed only
+                // through read_mem/write_mem and requests); read access is only added.
+                unsafe { sys::mprotect(r.buf, r.len(), libc::PROT_READ) }
                     .map_err(|e| anyhow::anyhow!("mprotect: errno {e}"))
                     .context("make a region readable for the final check")?;
                 r.prot = libc::PROT_READ;
@@ -379,7 +389,9 @@ impl Arena {
                 }
             }
             if restore && was != r.prot {
-                sys::mprotect(r.buf, r.len(), was)
+                // SAFETY: as above: arena memory, no Rust object; the copy in `v` was made
+                // before the protection goes back.
+                unsafe { sys::mprotect(r.buf, r.len(), was) }
                     .map_err(|e| anyhow::anyhow!("mprotect: errno {e}"))?;
                 r.prot = was;
             }

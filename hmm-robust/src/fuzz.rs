@@ -512,10 +512,13 @@ impl Fuzz {
                 guard - 24
             }
             CmdLoc::ReadOnly => {
-                let _ = sys::mprotect(cmd_ro, ps, libc::PROT_READ | libc::PROT_WRITE);
+                // SAFETY: the read-only cmd page is a page `run` mapped for raw access: no
+                // Rust object lives there; it is written only through write_mem.
+                let _ = unsafe { sys::mprotect(cmd_ro, ps, libc::PROT_READ | libc::PROT_WRITE) };
                 // SAFETY: the page was just made writable; arena memory.
                 unsafe { sys::write_mem(cmd_ro, as_bytes(&r.cmd)) };
-                let _ = sys::mprotect(cmd_ro, ps, libc::PROT_READ);
+                // SAFETY: as above; nothing reads it but the kernel and read_mem.
+                let _ = unsafe { sys::mprotect(cmd_ro, ps, libc::PROT_READ) };
                 cmd_ro
             }
             CmdLoc::Kernel => 0xffff_8880_0000_1000,
@@ -726,9 +729,12 @@ pub fn run(o: &Opts) -> Result<bool> {
         libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
         -1,
     )?;
-    sys::mprotect(cmd_page + ps, ps, libc::PROT_READ)
+    // SAFETY: the second and third pages of the mapping just made for raw access (the
+    // read-only cmd page and the guard): no Rust object lives there.
+    unsafe { sys::mprotect(cmd_page + ps, ps, libc::PROT_READ) }
         .map_err(|e| anyhow::anyhow!("mprotect {e}"))?;
-    sys::mprotect(cmd_page + 2 * ps, ps, libc::PROT_NONE)
+    // SAFETY: as above.
+    unsafe { sys::mprotect(cmd_page + 2 * ps, ps, libc::PROT_NONE) }
         .map_err(|e| anyhow::anyhow!("mprotect {e}"))?;
     // Holes last, so that nothing else is mapped into them.
     arena.add_hole(4)?;
