@@ -7,7 +7,7 @@ use crate::arena::{Arena, Kind};
 use crate::stats::Stats;
 use crate::sys::{self, page_size};
 use anyhow::{bail, Result};
-use hmm_dmirror::sys::hmm_dmirror_cmd;
+use hmm_dmirror::sys::{hmm_dmirror_cmd, ioc};
 use hmm_dmirror::{Abi, Device, PageState, Request};
 use std::os::fd::{AsRawFd, RawFd};
 
@@ -64,11 +64,6 @@ struct Fuzz {
     /// Index of the first mirror region.
     mirrors: Vec<usize>,
     sink: usize,
-}
-
-/// `_IOC(dir, type, nr, size)`.
-fn ioc(dir: u32, ty: u32, nr: u32, size: u32) -> u32 {
-    (dir << 30) | ((size & 0x3fff) << 16) | ((ty & 0xff) << 8) | (nr & 0xff)
 }
 
 /// Every request of the ABI with its number.
@@ -290,7 +285,7 @@ impl Fuzz {
                         self.rng.u32(..4),
                         0x48,
                         self.rng.u32(..=0xff),
-                        self.rng.u32(..0x4000),
+                        self.rng.usize(..0x4000),
                     ),
                     4 => 0x4800 | self.rng.u32(..=0xff),
                     _ => 0xffff_ff00 | self.rng.u32(..=0xff),
