@@ -108,7 +108,7 @@ pub fn format(ops: u64, t: &Table) -> String {
     s
 }
 
-/// Read what [`format`] wrote: (operations, table).
+/// Read what [`format()`] wrote: (operations, table).
 pub fn parse_file(text: &str) -> Result<(u64, Table)> {
     let mut ops = None;
     let mut t = Table::new();

@@ -2,6 +2,7 @@
 //! merges CSVs, draws plots and prints the Rust/C table (on the host). See README.md.
 
 use anyhow::{bail, Context, Result};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, Subcommand, ValueEnum};
 use hmm_bench::row::{Kind, Pages, Row};
 use hmm_bench::workloads::{self, Config};
@@ -23,6 +24,7 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process: boxing would buy nothing
 enum Cmd {
     /// Measure the loaded driver's devices and write a CSV.
     Run(RunArgs),
@@ -59,12 +61,6 @@ enum DriverLabel {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum AbiArg {
-    Patched,
-    Mainline,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
 enum PagesArg {
     /// MADV_NOHUGEPAGE.
     #[value(name = "4k")]
@@ -79,8 +75,9 @@ struct RunArgs {
     #[arg(long = "device")]
     device: Vec<u32>,
     /// ABI the driver speaks (default: $HMM_DMIRROR_ABI, else patched).
-    #[arg(long, value_enum)]
-    abi: Option<AbiArg>,
+    #[arg(long, value_parser = PossibleValuesParser::new(Abi::ALL.map(Abi::name))
+        .try_map(|s| s.parse::<Abi>()))]
+    abi: Option<Abi>,
     /// Label of the loaded driver, written in every row.
     #[arg(long, value_enum)]
     driver_label: DriverLabel,
@@ -162,8 +159,7 @@ fn main() -> Result<()> {
 
 fn run(a: RunArgs) -> Result<()> {
     let abi = match a.abi {
-        Some(AbiArg::Patched) => Abi::Patched,
-        Some(AbiArg::Mainline) => Abi::Mainline,
+        Some(abi) => abi,
         None => Abi::from_env()?,
     };
     let driver = match a.driver_label {

@@ -125,7 +125,12 @@ pub struct Arena {
 fn reserve(npages: usize, align: usize) -> Result<usize> {
     let ps = page_size();
     let total = (npages + 4) * ps + align;
-    let base = sys::mmap(total, libc::PROT_NONE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE, -1)?;
+    let base = sys::mmap(
+        total,
+        libc::PROT_NONE,
+        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+        -1,
+    )?;
     let buf = (base + 2 * ps).div_ceil(align) * align;
     Ok(buf)
 }
@@ -138,7 +143,13 @@ fn tmpfile(len: usize) -> Result<RawFd> {
         // No O_TMPFILE (9p): a named file, unlinked at once.
         let path = format!("/tmp/hmm-robust-{}-{}\0", std::process::id(), len);
         // SAFETY: as above, NUL-terminated.
-        fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_CREAT | libc::O_EXCL | libc::O_RDWR, 0o600) };
+        fd = unsafe {
+            libc::open(
+                path.as_ptr().cast(),
+                libc::O_CREAT | libc::O_EXCL | libc::O_RDWR,
+                0o600,
+            )
+        };
         if fd < 0 {
             anyhow::bail!("temporary file in /tmp: errno {}", sys::errno());
         }
@@ -155,16 +166,30 @@ fn tmpfile(len: usize) -> Result<RawFd> {
 impl Arena {
     /// An empty arena.
     pub fn new() -> Arena {
-        Arena { regions: Vec::new(), holes: Vec::new(), _fds: Vec::new() }
+        Arena {
+            regions: Vec::new(),
+            holes: Vec::new(),
+            _fds: Vec::new(),
+        }
     }
 
     /// Add a region of `kind` with `npages` pages; random initial contents from `rng`.
     /// `dev_fd`: the device to map for [`Kind::DeviceFd`]. Returns false when the kernel
     /// refuses the kind (no hugetlb pages), which is not an error.
-    pub fn add(&mut self, kind: Kind, npages: usize, rng: &mut fastrand::Rng, dev_fd: RawFd) -> Result<bool> {
+    pub fn add(
+        &mut self,
+        kind: Kind,
+        npages: usize,
+        rng: &mut fastrand::Rng,
+        dev_fd: RawFd,
+    ) -> Result<bool> {
         let ps = page_size();
         let huge = 2 << 20;
-        let align = if matches!(kind, Kind::Hugetlb | Kind::Thp) { huge } else { ps };
+        let align = if matches!(kind, Kind::Hugetlb | Kind::Thp) {
+            huge
+        } else {
+            ps
+        };
         let buf = reserve(npages, align)?;
         let len = npages * ps;
         let rw = libc::PROT_READ | libc::PROT_WRITE;
@@ -179,9 +204,13 @@ impl Arena {
         // The buffer.
         let mapped = match kind {
             // SAFETY: [buf, buf+len) lies inside the reservation made above.
-            Kind::AnonShared => unsafe { sys::mmap_fixed(buf, len, rw, libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1, 0) },
+            Kind::AnonShared => unsafe {
+                sys::mmap_fixed(buf, len, rw, libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1, 0)
+            },
             // SAFETY: inside the reservation.
-            Kind::Hugetlb => unsafe { sys::mmap_fixed(buf, len, rw, anon | libc::MAP_HUGETLB, -1, 0) },
+            Kind::Hugetlb => unsafe {
+                sys::mmap_fixed(buf, len, rw, anon | libc::MAP_HUGETLB, -1, 0)
+            },
             Kind::File => {
                 let fd = tmpfile(len)?;
                 self._fds.push(fd);
@@ -189,7 +218,9 @@ impl Arena {
                 unsafe { sys::mmap_fixed(buf, len, rw, libc::MAP_SHARED, fd, 0) }
             }
             // SAFETY: inside the reservation.
-            Kind::DeviceFd => unsafe { sys::mmap_fixed(buf, len, rw, libc::MAP_PRIVATE, dev_fd, 0) },
+            Kind::DeviceFd => unsafe {
+                sys::mmap_fixed(buf, len, rw, libc::MAP_PRIVATE, dev_fd, 0)
+            },
             // SAFETY: inside the reservation.
             _ => unsafe { sys::mmap_fixed(buf, len, rw, anon, -1, 0) },
         };
@@ -201,7 +232,9 @@ impl Arena {
             return Err(e);
         }
         if kind == Kind::Thp {
-            let _ = sys::madvise(buf, len, libc::MADV_HUGEPAGE);
+            // SAFETY: MADV_HUGEPAGE leaves the contents as they are (and the buffer, just
+            // mapped in the arena's reservation, holds no Rust object anyway).
+            let _ = unsafe { sys::madvise(buf, len, libc::MADV_HUGEPAGE) };
         }
         let mut data = vec![0u8; len];
         rng.fill(&mut data);
@@ -213,26 +246,44 @@ impl Arena {
             _ => rw,
         };
         if prot != rw {
-            sys::mprotect(buf, len, prot).map_err(|e| anyhow::anyhow!("mprotect: errno {e}"))?;
+            // SAFETY: the buffer was just mapped in the arena's reservation: no Rust object
+            // lives there, it is accessed only through read_mem/write_mem and requests.
+            unsafe { sys::mprotect(buf, len, prot) }
+                .map_err(|e| anyhow::anyhow!("mprotect: errno {e}"))?;
         }
         if kind == Kind::Sink {
             // Requests with a huge npages write through the sink as far as they get: what
             // follows it must be a guard, not a canary the kernel may legitimately overwrite.
-            sys::mprotect(buf + len, ps, libc::PROT_NONE).map_err(|e| anyhow::anyhow!("mprotect: errno {e}"))?;
+            // SAFETY: the canary page after the buffer, mapped above in the reservation:
+            // no Rust object lives there, and a sink's `canaries()` leave it out.
+            unsafe { sys::mprotect(buf + len, ps, libc::PROT_NONE) }
+                .map_err(|e| anyhow::anyhow!("mprotect: errno {e}"))?;
         }
         let shadow = match kind {
             Kind::Sink | Kind::Mirror => None,
             _ => Some(data),
         };
-        self.regions.push(Region { kind, buf, npages, prot, shadow });
+        self.regions.push(Region {
+            kind,
+            buf,
+            npages,
+            prot,
+            shadow,
+        });
         Ok(true)
     }
 
     /// Add an unmapped hole of `npages` pages (mapped, then unmapped).
     pub fn add_hole(&mut self, npages: usize) -> Result<()> {
         let ps = page_size();
-        let a = sys::mmap(npages * ps, libc::PROT_NONE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1)?;
-        sys::munmap(a, npages * ps).map_err(|e| anyhow::anyhow!("munmap: errno {e}"))?;
+        let a = sys::mmap(
+            npages * ps,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+        )?;
+        // SAFETY: `a` is the mapping just made for this hole; nothing else uses it.
+        unsafe { sys::munmap(a, npages * ps) }.map_err(|e| anyhow::anyhow!("munmap: errno {e}"))?;
         self.holes.push((a, npages));
         Ok(())
     }
@@ -240,12 +291,16 @@ impl Arena {
     /// The region whose buffer or canaries hold `addr`.
     pub fn find(&self, addr: usize) -> Option<&Region> {
         let ps = page_size();
-        self.regions.iter().find(|r| addr >= r.buf - ps && addr < r.end() + ps)
+        self.regions
+            .iter()
+            .find(|r| addr >= r.buf - ps && addr < r.end() + ps)
     }
 
     /// Index of the region whose buffer holds `addr`.
     pub fn find_buf(&self, addr: usize) -> Option<usize> {
-        self.regions.iter().position(|r| addr >= r.buf && addr < r.end())
+        self.regions
+            .iter()
+            .position(|r| addr >= r.buf && addr < r.end())
     }
 
     /// The expected contents of the page at `addr` (page aligned), when known: a verified
@@ -254,7 +309,10 @@ impl Arena {
         let ps = page_size();
         let r = self.find(addr)?;
         if addr < r.buf || addr >= r.end() {
-            return r.canaries().contains(&(addr & !(ps - 1))).then(|| canary_page(addr));
+            return r
+                .canaries()
+                .contains(&(addr & !(ps - 1)))
+                .then(|| canary_page(addr));
         }
         let off = addr - r.buf;
         r.shadow.as_ref().map(|s| s[off..off + ps].to_vec())
@@ -300,13 +358,20 @@ impl Arena {
                 unsafe { sys::read_mem(c, &mut v) };
                 n += 1;
                 if v != canary_page(c) {
-                    bad.push(format!("{} region {:#x}: canary page {c:#x} overwritten", r.kind.name(), r.buf));
+                    bad.push(format!(
+                        "{} region {:#x}: canary page {c:#x} overwritten",
+                        r.kind.name(),
+                        r.buf
+                    ));
                 }
             }
             let Some(shadow) = &r.shadow else { continue };
             let was = r.prot;
             if !r.readable() {
-                sys::mprotect(r.buf, r.len(), libc::PROT_READ).map_err(|e| anyhow::anyhow!("mprotect: errno {e}"))
+                // SAFETY: a region's buffer holds no Rust object (arena memory, accessed only
+                // through read_mem/write_mem and requests); read access is only added.
+                unsafe { sys::mprotect(r.buf, r.len(), libc::PROT_READ) }
+                    .map_err(|e| anyhow::anyhow!("mprotect: errno {e}"))
                     .context("make a region readable for the final check")?;
                 r.prot = libc::PROT_READ;
             }
@@ -316,11 +381,18 @@ impl Arena {
             for p in 0..r.npages {
                 n += 1;
                 if v[p * ps..(p + 1) * ps] != shadow[p * ps..(p + 1) * ps] {
-                    bad.push(format!("{} region {:#x}: page {p} differs from its shadow", r.kind.name(), r.buf));
+                    bad.push(format!(
+                        "{} region {:#x}: page {p} differs from its shadow",
+                        r.kind.name(),
+                        r.buf
+                    ));
                 }
             }
             if restore && was != r.prot {
-                sys::mprotect(r.buf, r.len(), was).map_err(|e| anyhow::anyhow!("mprotect: errno {e}"))?;
+                // SAFETY: as above: arena memory, no Rust object; the copy in `v` was made
+                // before the protection goes back.
+                unsafe { sys::mprotect(r.buf, r.len(), was) }
+                    .map_err(|e| anyhow::anyhow!("mprotect: errno {e}"))?;
                 r.prot = was;
             }
         }

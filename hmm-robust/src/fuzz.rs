@@ -7,7 +7,7 @@ use crate::arena::{Arena, Kind};
 use crate::stats::Stats;
 use crate::sys::{self, page_size};
 use anyhow::{bail, Result};
-use hmm_dmirror::sys::hmm_dmirror_cmd;
+use hmm_dmirror::sys::{hmm_dmirror_cmd, ioc};
 use hmm_dmirror::{Abi, Device, PageState, Request};
 use std::os::fd::{AsRawFd, RawFd};
 
@@ -64,11 +64,6 @@ struct Fuzz {
     /// Index of the first mirror region.
     mirrors: Vec<usize>,
     sink: usize,
-}
-
-/// `_IOC(dir, type, nr, size)`.
-fn ioc(dir: u32, ty: u32, nr: u32, size: u32) -> u32 {
-    (dir << 30) | ((size & 0x3fff) << 16) | ((ty & 0xff) << 8) | (nr & 0xff)
 }
 
 /// Every request of the ABI with its number.
@@ -290,7 +285,7 @@ impl Fuzz {
                         self.rng.u32(..4),
                         0x48,
                         self.rng.u32(..=0xff),
-                        self.rng.u32(..0x4000),
+                        self.rng.usize(..0x4000),
                     ),
                     4 => 0x4800 | self.rng.u32(..=0xff),
                     _ => 0xffff_ff00 | self.rng.u32(..=0xff),
@@ -512,10 +507,13 @@ impl Fuzz {
                 guard - 24
             }
             CmdLoc::ReadOnly => {
-                let _ = sys::mprotect(cmd_ro, ps, libc::PROT_READ | libc::PROT_WRITE);
+                // SAFETY: the read-only cmd page is a page `run` mapped for raw access: no
+                // Rust object lives there; it is written only through write_mem.
+                let _ = unsafe { sys::mprotect(cmd_ro, ps, libc::PROT_READ | libc::PROT_WRITE) };
                 // SAFETY: the page was just made writable; arena memory.
                 unsafe { sys::write_mem(cmd_ro, as_bytes(&r.cmd)) };
-                let _ = sys::mprotect(cmd_ro, ps, libc::PROT_READ);
+                // SAFETY: as above; nothing reads it but the kernel and read_mem.
+                let _ = unsafe { sys::mprotect(cmd_ro, ps, libc::PROT_READ) };
                 cmd_ro
             }
             CmdLoc::Kernel => 0xffff_8880_0000_1000,
@@ -726,9 +724,12 @@ pub fn run(o: &Opts) -> Result<bool> {
         libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
         -1,
     )?;
-    sys::mprotect(cmd_page + ps, ps, libc::PROT_READ)
+    // SAFETY: the second and third pages of the mapping just made for raw access (the
+    // read-only cmd page and the guard): no Rust object lives there.
+    unsafe { sys::mprotect(cmd_page + ps, ps, libc::PROT_READ) }
         .map_err(|e| anyhow::anyhow!("mprotect {e}"))?;
-    sys::mprotect(cmd_page + 2 * ps, ps, libc::PROT_NONE)
+    // SAFETY: as above.
+    unsafe { sys::mprotect(cmd_page + 2 * ps, ps, libc::PROT_NONE) }
         .map_err(|e| anyhow::anyhow!("mprotect {e}"))?;
     // Holes last, so that nothing else is mapped into them.
     arena.add_hole(4)?;

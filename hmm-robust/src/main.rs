@@ -21,8 +21,8 @@ mod life;
 mod repro;
 mod stats;
 mod stress;
-mod verdict;
 mod sys;
+mod verdict;
 
 #[derive(Parser)]
 #[command(

@@ -31,11 +31,23 @@ pub fn run(name: Name, abi: Abi, npages: Option<u64>) -> Result<bool> {
             src.fill_i32(|_| 0x2222_2222);
             let n = npages.unwrap_or((1 << 52) + 2);
             let code = dev.request_code(Request::Write)?;
-            let mut cmd = hmm_dmirror_cmd { addr: m.addr() as u64, ptr: src.addr() as u64, npages: n, cpages: 0, faults: 0 };
+            let mut cmd = hmm_dmirror_cmd {
+                addr: m.addr() as u64,
+                ptr: src.addr() as u64,
+                npages: n,
+                cpages: 0,
+                faults: 0,
+            };
             // SAFETY: if the driver takes npages modulo 2^52, it reads 2 pages of `src` and writes
             // 2 pages of `m`, both live 4-page mappings accessed only through volatile copies.
-            let r = unsafe { crate::sys::ioctl(dev.as_raw_fd(), code, std::ptr::from_mut(&mut cmd) as usize) };
-            let changed = (0..m.words()).filter(|&i| m.read_i32(i) != 0x1111_1111).count() * 4 / ps;
+            let r = unsafe {
+                crate::sys::ioctl(dev.as_raw_fd(), code, std::ptr::from_mut(&mut cmd) as usize)
+            };
+            let changed = (0..m.words())
+                .filter(|&i| m.read_i32(i) != 0x1111_1111)
+                .count()
+                * 4
+                / ps;
             println!(
                 "WRITE addr={:#x} npages={n:#x}: {} cpages={}, {changed} page(s) of the target changed",
                 m.addr(),
@@ -43,7 +55,14 @@ pub fn run(name: Name, abi: Abi, npages: Option<u64>) -> Result<bool> {
                 cmd.cpages
             );
             let bad = r.is_ok();
-            println!("{}", if bad { "REPRODUCED: accepted a range whose size overflows (contract: EINVAL)" } else { "not reproduced: refused" });
+            println!(
+                "{}",
+                if bad {
+                    "REPRODUCED: accepted a range whose size overflows (contract: EINVAL)"
+                } else {
+                    "not reproduced: refused"
+                }
+            );
             Ok(!bad)
         }
         Name::CheckExclusiveHuge => {
@@ -55,9 +74,19 @@ pub fn run(name: Name, abi: Abi, npages: Option<u64>) -> Result<bool> {
             // SAFETY: CHECK_EXCLUSIVE reads the device page table only; no user memory is written.
             let r = unsafe { dev.raw_cmd(Request::CheckExclusive, m.addr() as u64, 0, n) };
             let dt = t.elapsed().as_secs_f64();
-            println!("returned {:?} after {dt:.1}s", r.as_ref().map(|c| c.cpages).map_err(|e| e.to_string()));
+            println!(
+                "returned {:?} after {dt:.1}s",
+                r.as_ref().map(|c| c.cpages).map_err(|e| e.to_string())
+            );
             let bad = dt > 5.0;
-            println!("{}", if bad { "REPRODUCED: one request took more than 5 s" } else { "not reproduced" });
+            println!(
+                "{}",
+                if bad {
+                    "REPRODUCED: one request took more than 5 s"
+                } else {
+                    "not reproduced"
+                }
+            );
             Ok(!bad)
         }
     }

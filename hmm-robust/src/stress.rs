@@ -354,7 +354,10 @@ impl Worker<'_> {
                 } else {
                     libc::PROT_NONE
                 };
-                let _ = sys::mprotect(a, BP * ps, prot);
+                // SAFETY: an own block of the arena `run` mapped for raw access: no Rust
+                // object lives there, and only this thread touches it with the CPU (through
+                // read_mem/write_mem, after the protection is back to read-write below).
+                let _ = unsafe { sys::mprotect(a, BP * ps, prot) };
                 let fd = self.rand_dev();
                 let _ = self.req(
                     "MIGRATE_TO_DEV",
@@ -365,7 +368,9 @@ impl Worker<'_> {
                     BP as u64,
                 );
                 std::thread::yield_now();
-                if let Err(e) = sys::mprotect(a, BP * ps, libc::PROT_READ | libc::PROT_WRITE) {
+                // SAFETY: as above; making the block read-write again takes nothing away.
+                let back = unsafe { sys::mprotect(a, BP * ps, libc::PROT_READ | libc::PROT_WRITE) };
+                if let Err(e) = back {
                     self.lose(b, format!("mprotect of block {b} back to RW: errno {e}"));
                     return;
                 }
@@ -413,7 +418,10 @@ impl Worker<'_> {
                 let b = self.rand_own_block();
                 let a = self.page_addr(b * BP);
                 let s = self.sh.spare + self.id * BP * ps;
-                if sys::mremap_fixed(a, BP * ps, s).is_ok() {
+                // SAFETY: `a` is an own block of the arena and `s` this thread's own spare
+                // range (PROT_NONE until now): no Rust object lives in either, and no other
+                // thread touches them with the CPU or remaps them.
+                if unsafe { sys::mremap_fixed(a, BP * ps, s) }.is_ok() {
                     let fd = self.rand_dev();
                     let _ = self.req(
                         "MIGRATE_TO_DEV(moved)",
@@ -423,7 +431,8 @@ impl Worker<'_> {
                         self.mirror,
                         BP as u64,
                     );
-                    if sys::mremap_fixed(s, BP * ps, a).is_err() {
+                    // SAFETY: the same two ranges, the pages moved back.
+                    if unsafe { sys::mremap_fixed(s, BP * ps, a) }.is_err() {
                         self.lose(b, format!("mremap back of block {b} failed"));
                         return;
                     }

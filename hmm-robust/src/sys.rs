@@ -19,7 +19,10 @@ pub fn mmap(len: usize, prot: i32, flags: i32, fd: RawFd) -> Result<usize> {
     // that Rust owns.
     let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, fd, 0) };
     if p == libc::MAP_FAILED {
-        bail!("mmap(len {len:#x}, prot {prot}, flags {flags:#x}): errno {}", errno());
+        bail!(
+            "mmap(len {len:#x}, prot {prot}, flags {flags:#x}): errno {}",
+            errno()
+        );
     }
     Ok(p as usize)
 }
@@ -29,20 +32,43 @@ pub fn mmap(len: usize, prot: i32, flags: i32, fd: RawFd) -> Result<usize> {
 /// # Safety
 /// `[addr, addr+len)` must be a range of this program's own reservations (arena pages), not
 /// memory that Rust objects live in.
-pub unsafe fn mmap_fixed(addr: usize, len: usize, prot: i32, flags: i32, fd: RawFd, off: i64) -> Result<()> {
+pub unsafe fn mmap_fixed(
+    addr: usize,
+    len: usize,
+    prot: i32,
+    flags: i32,
+    fd: RawFd,
+    off: i64,
+) -> Result<()> {
     // SAFETY: the caller guarantees the range belongs to the battery's arenas.
-    let p = unsafe { libc::mmap(addr as *mut libc::c_void, len, prot, flags | libc::MAP_FIXED, fd, off) };
+    let p = unsafe {
+        libc::mmap(
+            addr as *mut libc::c_void,
+            len,
+            prot,
+            flags | libc::MAP_FIXED,
+            fd,
+            off,
+        )
+    };
     if p == libc::MAP_FAILED {
-        bail!("mmap(MAP_FIXED {addr:#x}, len {len:#x}, flags {flags:#x}): errno {}", errno());
+        bail!(
+            "mmap(MAP_FIXED {addr:#x}, len {len:#x}, flags {flags:#x}): errno {}",
+            errno()
+        );
     }
     Ok(())
 }
 
 /// `mprotect`; returns the errno on failure.
-pub fn mprotect(addr: usize, len: usize, prot: i32) -> Result<(), i32> {
-    // SAFETY: changing protections cannot break Rust's memory model for ranges the battery
-    // owns; callers only pass arena ranges (a wrong range gives an errno, not UB, unless it is
-    // Rust-owned memory, which the callers never pass).
+///
+/// # Safety
+/// `[addr, addr+len)` must hold no Rust object and nothing a Rust reference points into
+/// (arena pages, touched only through [`read_mem`]/[`write_mem`] and requests): taking
+/// away read or write access from memory Rust uses makes its next access fault.
+pub unsafe fn mprotect(addr: usize, len: usize, prot: i32) -> Result<(), i32> {
+    // SAFETY: the caller guarantees that no Rust object lives in the range, so no access
+    // that Rust makes depends on its protection.
     let r = unsafe { libc::mprotect(addr as *mut libc::c_void, len, prot) };
     if r == 0 {
         Ok(())
@@ -52,8 +78,12 @@ pub fn mprotect(addr: usize, len: usize, prot: i32) -> Result<(), i32> {
 }
 
 /// `munmap` of an arena range.
-pub fn munmap(addr: usize, len: usize) -> Result<(), i32> {
-    // SAFETY: callers only pass arena ranges that no Rust reference points into.
+///
+/// # Safety
+/// `[addr, addr+len)` must hold no Rust object and nothing a Rust reference points into:
+/// the pages are gone after the call (and the range may be handed to the next `mmap`).
+pub unsafe fn munmap(addr: usize, len: usize) -> Result<(), i32> {
+    // SAFETY: the caller guarantees that no Rust object lives in the range.
     let r = unsafe { libc::munmap(addr as *mut libc::c_void, len) };
     if r == 0 {
         Ok(())
@@ -66,8 +96,13 @@ pub fn munmap(addr: usize, len: usize) -> Result<(), i32> {
 /// ranges: the pages move to `new` (replacing what was mapped there) and `old` stays mapped,
 /// empty. No hole is left that another thread's mmap (a thread's signal stack, say) could
 /// take and a later MAP_FIXED / MREMAP_FIXED would then clobber.
-pub fn mremap_fixed(old: usize, len: usize, new: usize) -> Result<(), i32> {
-    // SAFETY: both ranges are arena ranges owned by the calling thread (see stress.rs).
+///
+/// # Safety
+/// Neither `[old, old+len)` nor `[new, new+len)` may hold a Rust object or anything a Rust
+/// reference points into: what was mapped at `new` is replaced, and `old` reads as zeros
+/// (anonymous memory) or refaults the file afterwards.
+pub unsafe fn mremap_fixed(old: usize, len: usize, new: usize) -> Result<(), i32> {
+    // SAFETY: the caller guarantees that neither range holds a Rust object.
     let r = unsafe {
         libc::mremap(
             old as *mut libc::c_void,
@@ -85,8 +120,15 @@ pub fn mremap_fixed(old: usize, len: usize, new: usize) -> Result<(), i32> {
 }
 
 /// `madvise`.
-pub fn madvise(addr: usize, len: usize, advice: i32) -> Result<(), i32> {
-    // SAFETY: advice on an arena range (MADV_HUGEPAGE) does not change its contents.
+///
+/// # Safety
+/// Unless `advice` leaves the contents as they are (`MADV_HUGEPAGE`, `MADV_NOHUGEPAGE`,
+/// `MADV_WILLNEED`, …), `[addr, addr+len)` must hold no Rust object and nothing a Rust
+/// reference points into: `MADV_DONTNEED`, `MADV_FREE`, `MADV_REMOVE` and the like drop
+/// the pages, which then read as zeros.
+pub unsafe fn madvise(addr: usize, len: usize, advice: i32) -> Result<(), i32> {
+    // SAFETY: the caller guarantees that the advice keeps the contents or that no Rust
+    // object lives in the range.
     let r = unsafe { libc::madvise(addr as *mut libc::c_void, len, advice) };
     if r == 0 {
         Ok(())

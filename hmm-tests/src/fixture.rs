@@ -144,7 +144,9 @@ fn open_first(unit: u32, name: &'static str) -> Option<Device> {
 /// `close(fd)` of a device, returning close's result like C (so teardown can check it).
 pub fn close_device(dev: Device) -> i32 {
     let fd = OwnedFd::from(dev).into_raw_fd();
-    crate::sys::tmpfile::close(fd)
+    // SAFETY: `into_raw_fd` just gave up the device's ownership of `fd` to us, and the
+    // number is dropped here.
+    unsafe { crate::sys::tmpfile::close(fd) }
 }
 
 impl Fixture for Hmm {

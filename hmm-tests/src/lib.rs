@@ -2,10 +2,10 @@
 //! tests) plus the migrate-on-fault series' `migrate_on_fault`, for the HMM test device
 //! (`/dev/hmm_dmirrorN`, `lib/test_hmm.c` or the hmm-rs module).
 //!
-//! 40 tests × 2 variants = 80 cases, named and ordered exactly as the C harness prints them
-//! (`hmm.hmm_device_private.open_close` … `hmm2.hmm2_device_coherent.double_map`), plus the
-//! hmm-rs regression cases `migrate_second_file_read` and `write_during_migrate` after each
-//! variant's `hmm` tests (84 cases). Each case
+//! The 40 tests on both fixture variants, named and ordered exactly as the C harness prints
+//! them (`hmm.hmm_device_private.open_close` … `hmm2.hmm2_device_coherent.double_map`), plus
+//! the hmm-rs regression tests (the table in [`tests`] names them) after each variant's `hmm`
+//! tests; `hmm-tests --list` prints them all. Each case
 //! runs in its own child process with a timeout (30 s, 120 s for `benchmark_thp_migration`).
 //!
 //! Two front ends share the cases:

@@ -3,7 +3,7 @@
 //! HMM_DMIRROR_MIGRATE_ON_FAULT_TO_DEV (patched ABI): fault the range in for the device
 //! and migrate it to device memory, 64 pages at a time, each window under one mmap read
 //! lock; then read the whole range back through the device page table into `ptr`,
-//! `cpages` = pages read (the migrate-on-fault series, RFC 4/4; `shared/spec/uapi.md`).
+//! `cpages` = pages read (the migrate-on-fault series, RFC 4/4; `hmm-dmirror/ABI.md`).
 
 use super::Cmd;
 use crate::dmirror::Dmirror;

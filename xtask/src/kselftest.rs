@@ -45,9 +45,10 @@ pub fn install(k: &Kernel, log: &Path) -> Result<PathBuf> {
         log,
     )?;
     // What the top-level selftests Makefile's `install` adds: the runner and the test list.
-    for f in ["run_kselftest.sh"] {
-        std::fs::copy(selftests.join(f), install.join(f))?;
-    }
+    std::fs::copy(
+        selftests.join("run_kselftest.sh"),
+        install.join("run_kselftest.sh"),
+    )?;
     for f in [
         "runner.sh",
         "prefix.pl",

@@ -4,6 +4,7 @@ use crate::known::{self, Known};
 use crate::vm::{self, VmRun};
 use crate::{cache, chroot, host, kmod, logscan, selftest, suite, tap, verdict};
 use anyhow::{bail, Result};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -66,14 +67,10 @@ pub enum Driver {
     None,
 }
 
-/// The request numbering the driver and the suite speak.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Abi {
-    /// The migrate-on-fault series' numbering (Rust module default).
-    Patched,
-    /// Stock 7.3 numbering (the only one the C driver speaks).
-    Mainline,
-}
+/// The request numbering the driver and the suite speak: hmm-sys's, the one ABI type of the
+/// workspace (`patched`, the Rust module's default; `mainline`, the only one the C driver
+/// speaks).
+pub use hmm_sys::Numbering as Abi;
 
 /// Which suite `lab test` runs.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -105,7 +102,8 @@ pub struct VmOpts {
     #[arg(long, value_enum, default_value = "c")]
     driver: Driver,
     /// ABI (default: mainline for the C driver, patched for ours).
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = PossibleValuesParser::new(Abi::ALL.map(Abi::name))
+        .try_map(|s| s.parse::<Abi>()))]
     abi: Option<Abi>,
     /// Kernel profile.
     #[arg(long, value_enum, default_value = "fast")]
@@ -176,14 +174,7 @@ pub fn run(cmd: LabCmd) -> Result<i32> {
                 Suite::Rust => {
                     let bin = suite::build(&cache::root().join("suite.log"))?;
                     cmd.push("env".to_string());
-                    cmd.push(format!(
-                        "HMM_DMIRROR_ABI={}",
-                        if abi == Abi::Patched {
-                            "patched"
-                        } else {
-                            "mainline"
-                        }
-                    ));
+                    cmd.push(format!("HMM_DMIRROR_ABI={}", abi.name()));
                     // In the lab a missing /dev/hmm_dmirror0/1 is a failure, as in C.
                     cmd.push("HMM_TESTS_REQUIRE_DEVICE=1".into());
                     if vm.profile == Profile::Debug {
@@ -218,18 +209,12 @@ pub fn run(cmd: LabCmd) -> Result<i32> {
                     cmd = vec![
                         "bash".into(),
                         "-c".into(),
-                        "d=/tmp/kselftest-logs; rm -rf $d; \"$@\" -p $d; rc=$?; cat $d/*; exit $rc".into(),
+                        "d=/tmp/kselftest-logs; rm -rf $d; \"$@\" -p $d; rc=$?; cat $d/*; exit $rc"
+                            .into(),
                         "kselftest".into(),
                         "env".into(),
                         format!("HMM_DRIVER={}", ko.display()),
-                        format!(
-                            "HMM_DMIRROR_ABI={}",
-                            if abi == Abi::Patched {
-                                "patched"
-                            } else {
-                                "mainline"
-                            }
-                        ),
+                        format!("HMM_DMIRROR_ABI={}", abi.name()),
                         format!("HMM_SPM_ADDRS={dev0} {dev1}"),
                         format!("HMM_TESTS_TIMEOUT_SCALE={scale}"),
                         install.join("run_kselftest.sh").display().to_string(),
@@ -274,11 +259,7 @@ pub fn run(cmd: LabCmd) -> Result<i32> {
                 }
                 Suite::Lib => {
                     let exes = suite::build_lib_tests(&cache::root().join("suite.log"))?;
-                    let abi = if abi == Abi::Patched {
-                        "patched"
-                    } else {
-                        "mainline"
-                    };
+                    let abi = abi.name();
                     let extra: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
                     let runs: Vec<String> = exes
                         .iter()
@@ -495,15 +476,7 @@ fn boot(
         Driver::C => (Some(b.kernel.test_hmm_ko()), vm::spm_modargs()),
         Driver::Rust => (
             b.kmod.clone(),
-            format!(
-                "{} abi={}",
-                vm::spm_modargs(),
-                if abi == Abi::Patched {
-                    "patched"
-                } else {
-                    "mainline"
-                }
-            ),
+            format!("{} abi={}", vm::spm_modargs(), abi.name()),
         ),
         Driver::None => (None, String::new()),
     };

@@ -23,6 +23,8 @@ mod robust;
 mod selftest;
 mod suite;
 mod tap;
+#[cfg(test)]
+mod tidy;
 mod verdict;
 mod vm;
 

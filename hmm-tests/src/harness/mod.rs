@@ -1,7 +1,7 @@
 //! A Rust kselftest_harness.h: fixtures with variants, `TEST_F`, one child process per case
 //! with a timeout, and two front ends (kselftest TAP and libtest-mimic for `cargo test`).
 //!
-//! * [`assert`]: `ASSERT_*`/`EXPECT_*`/`SKIP!`/`TH_LOG!` and the per-case shared result page;
+//! * [`assert`](mod@assert): `ASSERT_*`/`EXPECT_*`/`SKIP!`/`TH_LOG!` and the per-case shared result page;
 //! * [`runner`]: runs one case in a forked child, with its timeout (`__run_test` +
 //!   `__wait_for_test`);
 //! * [`filter`]: which cases run (the C `-t/-T/-v/-V/-f/-F/-r` options plus libtest-style

@@ -36,7 +36,13 @@ pub fn hmm_create_file(size: usize) -> RawFd {
 }
 
 /// `close(fd)`.
-pub fn close(fd: RawFd) -> i32 {
-    // SAFETY: closing a descriptor the test owns.
+///
+/// # Safety
+/// `fd` must be a descriptor the caller owns (opened by it as a raw fd, not held by an
+/// `OwnedFd`, `File` or `Device` that will use or close it), and nothing may use the number
+/// after the call: the next `open` may reuse it, and a stale user would then read, write or
+/// map a file it never opened.
+pub unsafe fn close(fd: RawFd) -> i32 {
+    // SAFETY: the caller owns `fd` and gives it up.
     unsafe { libc::close(fd) }
 }

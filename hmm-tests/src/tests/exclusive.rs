@@ -118,7 +118,9 @@ impl Hmm {
         ASSERT_EQ!(ret, 0);
         ASSERT_EQ!(buffer.cpages, npages);
 
-        let pid = fork();
+        // SAFETY: the case runs in a process of its own, forked by the harness (which leaves
+        // it one thread), and this test starts no thread.
+        let pid = unsafe { fork() };
         if pid == -1 {
             ASSERT_EQ!(pid, 0);
         }

@@ -54,7 +54,9 @@ impl Hmm {
 
         hmm_buffer_free(buffer);
         // (The C test leaves the file open until the process exits.)
-        let _ = close(fd);
+        // SAFETY: `fd` is this test's own raw fd from hmm_create_file, not used after this;
+        // the mapping of the file, already freed, would not need it anyway.
+        let _ = unsafe { close(fd) };
     }
 
     /// Write mmap'ed file memory.
@@ -101,6 +103,7 @@ impl Hmm {
         }
 
         hmm_buffer_free(buffer);
-        let _ = close(fd);
+        // SAFETY: `fd` is this test's own raw fd from hmm_create_file, not used after this.
+        let _ = unsafe { close(fd) };
     }
 }

@@ -103,7 +103,8 @@ impl Hmm {
             ASSERT_EQ!(ptr.get(i), i as i32);
         }
 
-        let _ = close(gup_fd);
+        // SAFETY: `gup_fd` is the raw fd this test opened, not used after this.
+        let _ = unsafe { close(gup_fd) };
         hmm_buffer_free(buffer);
     }
 }

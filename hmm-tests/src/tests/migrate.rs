@@ -124,7 +124,8 @@ impl Hmm {
         }
 
         hmm_buffer_free(buffer);
-        let _ = close(fd);
+        // SAFETY: `fd` is this test's own raw fd from hmm_create_file, not used after this.
+        let _ = unsafe { close(fd) };
     }
 
     /// Migrate anonymous memory to device private memory and fault some of it back to system

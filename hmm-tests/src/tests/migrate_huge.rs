@@ -214,7 +214,8 @@ impl Hmm {
                 ASSERT_FALSE!(pagemap_present(entry));
             }
 
-            let _ = close(pagemap_fd);
+            // SAFETY: `pagemap_fd` is the raw fd opened above, not used after this.
+            let _ = unsafe { close(pagemap_fd) };
         }
 
         // Fault pages back to system memory and check them.

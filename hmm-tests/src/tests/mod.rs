@@ -160,9 +160,13 @@ mod prelude {
     }
 
     /// `fork()`.
-    pub(crate) fn fork() -> libc::pid_t {
-        // SAFETY: the case's process is single-threaded whenever a test forks (no test that
-        // forks has started a thread), so the child inherits no held lock.
+    ///
+    /// # Safety
+    /// The calling process must have a single thread. The child is a copy with only the
+    /// calling thread: a lock another thread holds (the allocator's, stdout's) stays held in
+    /// the child forever, and what that thread was changing stays half-changed.
+    pub(crate) unsafe fn fork() -> libc::pid_t {
+        // SAFETY: the caller guarantees the process has no other thread.
         unsafe { libc::fork() }
     }
 

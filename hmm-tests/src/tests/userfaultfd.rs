@@ -169,8 +169,11 @@ impl Hmm {
         if let Ok(t) = thread {
             let _ = t.join();
         }
-        let _ = close(stop_fd);
-        let _ = close(uffd);
+        // SAFETY: both are raw fds this test created; the handler thread, their only other
+        // user, has been joined above (or was never started).
+        let _ = unsafe { close(stop_fd) };
+        // SAFETY: as above.
+        let _ = unsafe { close(uffd) };
         hmm_buffer_free(buffer);
     }
 }
