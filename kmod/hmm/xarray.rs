@@ -9,6 +9,9 @@
 use super::page::PageRef;
 use kernel::{bindings, error::to_result, ffi::c_void, prelude::*, types::Opaque};
 
+/// `XAS_RESTART`: an `xa_state` that has not been walked yet.
+const XAS_RESTART: *mut bindings::xa_node = core::ptr::without_provenance_mut(3);
+
 /// The two low bits of an entry (`xa_pointer_tag()`); 2 is reserved by the xarray for
 /// internal entries and is rejected.
 pub(crate) type Tag = usize;
@@ -112,21 +115,35 @@ impl PageXArray {
         }
     }
 
-    /// `xa_for_each_range(xa, index, entry, first, last) xa_erase(xa, index)`.
-    pub(crate) fn erase_range(mut self: Pin<&mut Self>, first: usize, last: usize) {
-        let mut index = first;
+    /// Erases every entry of `[first, last]` in one walk under one `xa_lock`: C's
+    /// `xa_for_each_range() xa_erase()` walks the tree twice per entry (find, then erase)
+    /// and takes the lock per entry; this is `xas_for_each() xas_store(&xas, NULL)` (the
+    /// pattern of `lib/test_xarray.c`), where `xas_find()` continues from the erased slot.
+    /// It visits present entries only, so its cost does not grow with the width of the
+    /// range.
+    pub(crate) fn erase_range(self: Pin<&mut Self>, first: usize, last: usize) {
+        let xa = self.xa.get();
+        // `XA_STATE(xas, xa, first)`: no shift, no siblings, not walked yet.
+        let mut xas = bindings::xa_state {
+            xa,
+            xa_index: first,
+            xa_node: XAS_RESTART,
+            ..Default::default()
+        };
+        // SAFETY: The xarray is initialised; `xa_lock` is released below on every path.
+        unsafe { bindings::xa_lock(xa) };
         loop {
-            // SAFETY: The xarray is initialised; `index` is a valid in/out cursor.
-            let entry =
-                unsafe { bindings::xa_find(self.xa.get(), &mut index, last, bindings::XA_PRESENT) };
+            // SAFETY: `xas` is a valid state of this xarray and its lock is held, as
+            // `xas_find()` and `xas_store()` require; storing NULL allocates nothing and
+            // leaves `xas` where `xas_find()` continues the walk. Entries are not owned.
+            let entry = unsafe { bindings::xas_find(&mut xas, last) };
             if entry.is_null() {
                 break;
             }
-            self.as_mut().erase(index);
-            if index >= last {
-                break;
-            }
-            index += 1;
+            // SAFETY: As above.
+            unsafe { bindings::xas_store(&mut xas, core::ptr::null_mut()) };
         }
+        // SAFETY: Taken above by this function.
+        unsafe { bindings::xa_unlock(xa) };
     }
 }

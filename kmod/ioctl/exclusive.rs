@@ -19,6 +19,10 @@ use kernel::{
 /// How long EXCLUSIVE retries one page whose atomic entry other invalidations keep
 /// invalidating (as `hmm_range_fault()`'s callers do: `HMM_RANGE_DEFAULT_TIMEOUT`).
 const RETRY_MS: i64 = 1000;
+/// It gives up only after this many attempts as well: on a slow or loaded machine one
+/// attempt alone can take longer than [`RETRY_MS`] (seen under TCG with the host at load 10:
+/// EBUSY after a single zap), which is not "other invalidations keep invalidating".
+const RETRY_MIN_TRIES: u32 = 16;
 
 /// Takes device-exclusive access to the page at `addr` and maps it atomic in the device
 /// page table (C: `make_device_exclusive()` + `dmirror_atomic_map`). The entry is stored
@@ -31,7 +35,9 @@ const RETRY_MS: i64 = 1000;
 fn exclusive_page(d: &Dmirror, lock: &MmapRead<'_>, addr: usize) -> Result {
     let vpfn = addr >> PAGE_SHIFT;
     let t0 = Instant::<Monotonic>::now();
+    let mut tries = 0u32;
     loop {
+        tries += 1;
         let seq = d.notifier.read_begin();
         d.mirror().set_making_exclusive(Some(addr));
         let made = ExclusivePage::make(lock, addr, d.file_owner());
@@ -56,7 +62,7 @@ fn exclusive_page(d: &Dmirror, lock: &MmapRead<'_>, addr: usize) -> Result {
         }
         // `page` (its lock and reference) is released here, before the retry.
         drop(page);
-        if t0.elapsed().as_millis() > RETRY_MS {
+        if tries >= RETRY_MIN_TRIES && t0.elapsed().as_millis() > RETRY_MS {
             return Err(EBUSY);
         }
     }
