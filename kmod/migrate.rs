@@ -10,7 +10,7 @@ use crate::dmirror::Dmirror;
 use crate::hmm::interval_notifier::{ReadSeq, Validated};
 use crate::hmm::migrate_vma::{MigrateVma, MigratedVma, NewPage, Select};
 use crate::hmm::mmap::MmapRead;
-use crate::hmm::page::{PageKind, PageRef, PAGE_SHIFT, PAGE_SIZE, PMD_NR};
+use crate::hmm::page::{PageKind, PageRef, PAGE_SHIFT, PAGE_SIZE};
 use crate::hmm::range_fault::{range_fault, Locking, Request, MAX_PAGES};
 use crate::pt::{DevicePageTable, TAG_READ, TAG_WRITE};
 use crate::range::window_end;
