@@ -97,7 +97,7 @@ pub static HMM_TESTS: &[TestF<Hmm>] = &[
     TestF::new("userfaultfd_read", Hmm::userfaultfd_read),
     // hmm-rs regression cases (regress.rs), after the upstream ones.
     TestF::new("migrate_second_file_read", Hmm::migrate_second_file_read),
-    TestF::new("write_during_migrate", Hmm::write_during_migrate),
+    TestF::with_timeout("write_during_migrate", Hmm::write_during_migrate, 120),
     // hmm-rs regression cases (near_top.rs, coherent_thp_split.rs).
     TestF::new("near_top_requests", Hmm::near_top_requests),
     TestF::new("near_top_snapshot", Hmm::near_top_snapshot),
