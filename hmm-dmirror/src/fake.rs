@@ -17,8 +17,9 @@ pub(crate) trait FakeDriver: Send + Sync {
     ///
     /// # Safety
     ///
-    /// `ptr_len` bytes at `cmd.ptr` are valid for writes and observed by no reference, and
-    /// `cmd.npages` pages at `cmd.addr` are valid for reads.
+    /// The accesses the request makes as the real driver defines them are valid and observed
+    /// by no reference ([`Device::submit`]'s contract): `ptr_len` bytes at `cmd.ptr` (written,
+    /// or read for WRITE) and `cmd.npages` pages at `cmd.addr` (read, or written for WRITE).
     unsafe fn ioctl(
         &self,
         code: u32,

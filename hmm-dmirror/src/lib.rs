@@ -10,7 +10,9 @@
 //!   [`Device::read_unlocked`], and the unsafe [`Device::raw`].
 //! - [`Mapping`]: owned mmap'd memory of every kind the selftests use, with mm operations and
 //!   volatile content access; [`PageRange`]: the pages a request targets, of a mapping or of
-//!   memory the caller borrows ([`PageRange::from_slice`]).
+//!   memory the caller borrows ([`PageRange::from_slice`]); [`Racing`]: a mapping borrowed
+//!   exclusively for requests racing each other from several threads (WRITE against WRITE
+//!   or a migration), with no lock between them.
 //! - Host buffers are byte slices; [`Mirror`] is an aligned one with `i32` views;
 //!   [`Snapshot`]/[`PageState`]: a decoded SNAPSHOT.
 //! - [`Error`]: typed argument errors (raised before any syscall) and syscall errors with
@@ -47,6 +49,7 @@ mod listing;
 mod mapping;
 mod mirror;
 mod options;
+mod racing;
 mod range;
 mod request;
 mod snapshot;
@@ -65,6 +68,7 @@ pub use listing::{devices, DeviceNode, MemoryType};
 pub use mapping::Mapping;
 pub use mirror::Mirror;
 pub use options::{Advice, Prot, Sharing, Thp};
+pub use racing::Racing;
 pub use range::PageRange;
 pub use request::{Counts, Flags, Request};
 pub use snapshot::{DeviceMemory, Huge, InvalidPageState, Kind, PageState, Snapshot};

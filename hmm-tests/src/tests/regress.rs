@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Barrier;
 
-use hmm_dmirror::Device;
+use hmm_dmirror::{Counts, Device, Mapping, Mirror, Racing};
 
 use super::prelude::*;
 
@@ -20,6 +20,25 @@ const RACE_ROUNDS: i32 = 32;
 /// migrations: seen once, coherent device, host load ~10).
 const RACE_MAX_ROUNDS: i32 = 128;
 const RACE_NPAGES: usize = 256;
+
+/// A request's result as the C harness sees it: 0 (the counters stored in `counts`) or
+/// `-errno` (or [`LIBRARY_REFUSED`]).
+fn ret_of(res: hmm_dmirror::Result<Counts>, counts: &mut Counts) -> i32 {
+    match res {
+        Ok(c) => {
+            *counts = c;
+            0
+        }
+        Err(e) => neg_errno(&e),
+    }
+}
+
+/// `hmm_buffer_alloc(size, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1)`
+/// on the library: the mapping and a mirror of as many bytes (`None` after logging why).
+fn anon_buffer(size: usize) -> Option<(Mapping, Mirror)> {
+    let made = Mapping::anon_private(size).and_then(|m| Ok((m, Mirror::try_new(size)?)));
+    made.inspect_err(|e| TH_LOG!("{e}")).ok()
+}
 
 /// Failed one-page WRITE of the racing thread: page index and `-errno` (or
 /// [`LIBRARY_REFUSED`]).
@@ -46,31 +65,26 @@ struct Sweep {
 /// stops mid-sweep).
 fn sweep_writes(
     dev: &Device,
-    addr: u64,
-    npages: usize,
+    race: &Racing<'_>,
     base: i32,
     start: &Barrier,
     phase: &AtomicU8,
 ) -> Result<Sweep, WriteFailure> {
-    let page = hmm_dmirror::page_size();
+    let npages = race.npages();
     let mut sweep = Sweep {
         last: vec![base - 1; npages],
         inside: 0,
     };
-    let mut src = vec![0i32; page / 4];
+    let mut src = Mirror::for_pages(1);
     start.wait();
     for value in base.. {
-        src.fill(value);
+        src.fill_i32(|_| value);
         for i in 0..npages {
             let before = phase.load(Ordering::SeqCst);
             if before == MIGRATED {
                 return Ok(sweep);
             }
-            let (at, from) = (addr + (i * page) as u64, src.as_ptr() as u64);
-            // SAFETY: reads the page `src` owns; writes one page of the test's own mapping,
-            // which no Rust reference points into until both threads joined.
-            let res = unsafe { dev.raw_cmd(HMM_DMIRROR_WRITE, at, from, 1) };
-            match res {
+            match race.write(dev, i, 1, &src) {
                 Ok(_) => sweep.last[i] = value,
                 Err(e) => return Err((i, neg_errno(&e))),
             }
@@ -96,48 +110,35 @@ impl Hmm {
 
         let file_b = ASSERT_NOT_NULL!(hmm_open(variant.device_number).ok());
 
-        let mut buffer = ASSERT_NOT_NULL!(hmm_buffer_alloc(
-            size,
-            size,
-            PROT_READ | PROT_WRITE,
-            MAP_PRIVATE | MAP_ANONYMOUS,
-            -1
-        ));
-        let ptr = buffer.ints(size);
-        for i in 0..size / 4 {
-            ptr.set(i, i as i32);
-        }
+        let (buffer, mut mirror) = ASSERT_NOT_NULL!(anon_buffer(size));
+        let mut counts = Counts::default();
+        buffer.fill_i32(|i| i as i32);
 
         // File B mirrors the buffer (its page table now maps the system pages).
-        let ret = hmm_dmirror_cmd(&file_b, HMM_DMIRROR_READ, &mut buffer, npages);
+        let ret = ret_of(file_b.read(buffer.all(), &mut mirror), &mut counts);
         ASSERT_EQ!(ret, 0);
-        ASSERT_EQ!(buffer.cpages, npages);
-        let m = buffer.mirror_ints();
+        ASSERT_EQ!(counts.cpages, npages);
         for i in 0..size / 4 {
-            ASSERT_EQ!(m.get(i), i as i32);
+            ASSERT_EQ!(mirror.get_i32(i), i as i32);
         }
 
         // File A migrates the buffer to device memory: the system pages are freed.
-        let ret = hmm_migrate_sys_to_dev(&self.fd, &mut buffer, npages);
+        let ret = ret_of(self.fd.migrate_to_dev(buffer.all(), &mut mirror), &mut counts);
         ASSERT_EQ!(ret, 0);
-        ASSERT_EQ!(buffer.cpages, npages);
+        ASSERT_EQ!(counts.cpages, npages);
 
         // The CPU writes new contents.
-        let ptr = buffer.ints(size);
-        for i in 0..size / 4 {
-            ptr.set(i, -(i as i32));
-        }
+        buffer.fill_i32(|i| -(i as i32));
 
         // File B reads the new contents, not those of the freed pages.
-        let ret = hmm_dmirror_cmd(&file_b, HMM_DMIRROR_READ, &mut buffer, npages);
+        let ret = ret_of(file_b.read(buffer.all(), &mut mirror), &mut counts);
         ASSERT_EQ!(ret, 0);
-        ASSERT_EQ!(buffer.cpages, npages);
-        let m = buffer.mirror_ints();
+        ASSERT_EQ!(counts.cpages, npages);
         for i in 0..size / 4 {
-            ASSERT_EQ!(m.get(i), -(i as i32));
+            ASSERT_EQ!(mirror.get_i32(i), -(i as i32));
         }
 
-        hmm_buffer_free(buffer);
+        drop(buffer);
         ASSERT_EQ!(close_device(file_b), 0);
     }
 }
@@ -150,10 +151,11 @@ impl Hmm {
     /// entries between the migration's copy and its new mapping goes to the source page and
     /// is lost. The module runs one request per file at a time; the C driver has the window.)
     ///
-    /// A round proves something only if a WRITE actually completed while the migration was
-    /// running: the writer counts the WRITEs it made after the migrating thread announced the
-    /// request and that returned before it announced the request's end; the case fails when
-    /// no round had one, and logs the counts.
+    /// The threads share a [`Racing`] handle on the buffer, so nothing in the library orders
+    /// their requests. A round proves something only if a WRITE actually completed while the
+    /// migration was running: the writer counts the WRITEs it made after the migrating
+    /// thread announced the request and that returned before it announced the request's end;
+    /// the case fails when no round had one, and logs the counts.
     pub(crate) fn write_during_migrate(&mut self, _variant: &HmmVariant) {
         let run_crashing = crate::config::env_flag(crate::driver::RUN_CRASHING_ENV);
         if let Some(why) = crate::driver::crashing_skip(
@@ -166,13 +168,8 @@ impl Hmm {
         let npages = RACE_NPAGES;
         let size = size_of_pages(npages as u64, self.page_shift);
 
-        let mut buffer = ASSERT_NOT_NULL!(hmm_buffer_alloc(
-            size,
-            size,
-            PROT_READ | PROT_WRITE,
-            MAP_PRIVATE | MAP_ANONYMOUS,
-            -1
-        ));
+        let (mut buffer, mut mirror) = ASSERT_NOT_NULL!(anon_buffer(size));
+        let mut counts = Counts::default();
 
         let (mut raced_rounds, mut raced_writes) = (0u32, 0u32);
         let mut round = 0;
@@ -180,27 +177,22 @@ impl Hmm {
             let base = round * 1_000_000;
             // Back to system memory (coherent pages stay in device memory otherwise), CPU
             // contents `base - 1`, then mirrored by the file.
-            let ret = hmm_migrate_dev_to_sys(&self.fd, &mut buffer, npages as u64);
+            let ret = ret_of(self.fd.migrate_to_sys(buffer.all()), &mut counts);
             ASSERT_EQ!(ret, 0);
-            let ptr = buffer.ints(size);
-            for i in 0..size / 4 {
-                ptr.set(i, base - 1);
-            }
-            let ret = hmm_dmirror_cmd(&self.fd, HMM_DMIRROR_READ, &mut buffer, npages as u64);
+            buffer.fill_i32(|_| base - 1);
+            let ret = ret_of(self.fd.read(buffer.all(), &mut mirror), &mut counts);
             ASSERT_EQ!(ret, 0);
-            ASSERT_EQ!(buffer.cpages, npages as u64);
+            ASSERT_EQ!(counts.cpages, npages as u64);
 
             let start = Barrier::new(2);
             let phase = AtomicU8::new(BEFORE_MIGRATION);
-            let (addr, mirror, fd) = (buffer.ptr as u64, buffer.mirror_ptr() as u64, &self.fd);
+            // The handle borrows the buffer until the round's CPU check below.
+            let (fd, race) = (&self.fd, buffer.racing());
             let (migrated, written) = std::thread::scope(|s| {
-                let writer = s.spawn(|| sweep_writes(fd, addr, npages, base, &start, &phase));
+                let writer = s.spawn(|| sweep_writes(fd, &race, base, &start, &phase));
                 start.wait();
                 phase.store(MIGRATING, Ordering::SeqCst);
-                // SAFETY: writes `npages` pages into the buffer's `size`-byte mirror (unused
-                // meanwhile); moves the test's own pages, unreferenced until the CPU check.
-                let migrated =
-                    unsafe { fd.raw_cmd(HMM_DMIRROR_MIGRATE_TO_DEV, addr, mirror, npages as u64) };
+                let migrated = race.migrate_to_dev(fd, 0, npages, &mut mirror);
                 phase.store(MIGRATED, Ordering::SeqCst);
                 (migrated, writer.join())
             });
@@ -235,11 +227,11 @@ impl Hmm {
 
             // The CPU sees every page's last successful WRITE (device-private pages fault
             // back to system memory here; coherent ones are read in place).
-            let ptr = buffer.ints(size);
+            let ints = buffer.to_vec_i32();
             let per_page = size / npages / 4;
             for (page, want) in last.iter().enumerate() {
                 for j in 0..per_page {
-                    let got = ptr.get(page * per_page + j);
+                    let got = ints[page * per_page + j];
                     if got != *want {
                         TH_LOG!("round {round}: page {page} int {j} holds {got}, its last WRITE put {want}");
                     }
@@ -253,6 +245,6 @@ impl Hmm {
         );
         // Without one, no round raced: the case proved nothing.
         ASSERT_NE!(raced_rounds, 0);
-        hmm_buffer_free(buffer);
+        drop(buffer);
     }
 }
