@@ -133,7 +133,13 @@ impl Racing<'_> {
     }
 
     /// [`Device::read`] of pages `[first, first + npages)`.
-    pub fn read(&self, dev: &Device, first: usize, npages: usize, buf: &mut [u8]) -> Result<Counts> {
+    pub fn read(
+        &self,
+        dev: &Device,
+        first: usize,
+        npages: usize,
+        buf: &mut [u8],
+    ) -> Result<Counts> {
         dev.read(self.mapping.pages(first, npages)?, buf)
     }
 

@@ -167,7 +167,16 @@ fn the_handle_checks_ranges_buffers_and_holes_first() {
     let race = buf.racing();
     assert_eq!(race.npages(), 4);
     let err = race.write(&dev, 2, 2, &src).unwrap_err();
-    assert!(matches!(err, Error::Unmapped { first: 2, npages: 2 }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Unmapped {
+                first: 2,
+                npages: 2
+            }
+        ),
+        "{err:?}"
+    );
     let err = race.write(&dev, 0, 2, &src[..ps]).unwrap_err();
     assert!(matches!(err, Error::MirrorTooSmall { .. }), "{err:?}");
     let err = race.write(&dev, 3, 2, &src).unwrap_err();

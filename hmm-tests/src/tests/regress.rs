@@ -123,7 +123,10 @@ impl Hmm {
         }
 
         // File A migrates the buffer to device memory: the system pages are freed.
-        let ret = ret_of(self.fd.migrate_to_dev(buffer.all(), &mut mirror), &mut counts);
+        let ret = ret_of(
+            self.fd.migrate_to_dev(buffer.all(), &mut mirror),
+            &mut counts,
+        );
         ASSERT_EQ!(ret, 0);
         ASSERT_EQ!(counts.cpages, npages);
 
