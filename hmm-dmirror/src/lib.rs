@@ -35,6 +35,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod abi;
+mod adopt;
 mod commands;
 mod contents;
 mod device;

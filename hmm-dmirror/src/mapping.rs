@@ -32,8 +32,8 @@ pub(crate) enum Backing {
     Hugetlb,
     /// The device file: the driver inserts the pages at mmap time, no more.
     Device,
-    /// Memory mapped by someone else (e.g. `memmap2`), of unknown object.
-    #[cfg_attr(not(feature = "memmap2"), allow(dead_code))]
+    /// Memory mapped by someone else (e.g. `memmap2`, `Mapping::from_raw_parts`), of
+    /// unknown object.
     Foreign,
 }
 
