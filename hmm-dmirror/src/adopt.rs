@@ -68,8 +68,8 @@ mod tests {
         let mm = memmap_anon(4 * ps());
         // SAFETY: `mm` is a fresh private anonymous read-write map of 4 pages that nothing
         // else refers to; ownership passes to the mapping.
-        let m = unsafe { Mapping::from_raw_parts(mm, 4 * ps(), Prot::RW, Sharing::Private) }
-            .unwrap();
+        let m =
+            unsafe { Mapping::from_raw_parts(mm, 4 * ps(), Prot::RW, Sharing::Private) }.unwrap();
         m.fill_i32(|i| i as i32);
         assert_eq!(m.mismatch_i32(0..m.words(), |i| i as i32), None);
         m.unmap_pages(1, 1).unwrap();
@@ -106,8 +106,8 @@ mod tests {
         // The forgotten pages are still mapped: take them over again, and write them.
         // SAFETY: the pages were given up by `m` without unmapping; nothing else refers to
         // them.
-        let t = unsafe { Mapping::from_raw_parts(tail, 2 * ps(), Prot::RW, Sharing::Private) }
-            .unwrap();
+        let t =
+            unsafe { Mapping::from_raw_parts(tail, 2 * ps(), Prot::RW, Sharing::Private) }.unwrap();
         t.fill_bytes(5);
         assert_eq!(t.read_u8(2 * ps() - 1), 5);
     }

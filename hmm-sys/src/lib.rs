@@ -46,6 +46,13 @@ pub use uapi_file::{
     HMM_DMIRROR_PROT_READ, HMM_DMIRROR_PROT_WRITE, HMM_DMIRROR_PROT_ZERO, IOC_READ, IOC_WRITE,
 };
 
+/// `_IOWR(ty, nr, size)` (asm-generic/ioctl.h): the number of a read-write ioctl whose
+/// argument is `size` bytes, on [`ioc`]; for other devices' requests that users of this
+/// device also make (e.g. the selftests' `gup_test` and userfaultfd ioctls).
+pub const fn iowr(ty: u8, nr: u8, size: usize) -> u32 {
+    ioc(IOC_READ | IOC_WRITE, ty as u32, nr as u32, size)
+}
+
 /// The stock Linux 7.3 request numbering (`lib/test_hmm_uapi.h` as shipped), which has no
 /// `HMM_DMIRROR_MIGRATE_ON_FAULT_TO_DEV`.
 pub mod mainline {

@@ -174,3 +174,15 @@ fn uapi_module_reexports_the_same_values() {
         mainline::HMM_DMIRROR_SNAPSHOT
     );
 }
+
+/// `_IOWR` of other devices' ioctls, as their uapi headers number them.
+#[test]
+fn iowr_is_the_kernel_encoding() {
+    assert_eq!(
+        hmm_sys::iowr(b'H', 0, 40),
+        hmm_sys::mainline::HMM_DMIRROR_READ
+    );
+    assert_eq!(hmm_sys::iowr(0xAA, 0x3F, 24), 0xC018_AA3F); // UFFDIO_API
+    assert_eq!(hmm_sys::iowr(0xAA, 0x00, 32), 0xC020_AA00); // UFFDIO_REGISTER
+    assert_eq!(hmm_sys::iowr(0xAA, 0x03, 40), 0xC028_AA03); // UFFDIO_COPY
+}

@@ -1,52 +1,86 @@
-//! `struct hmm_buffer` and its helpers: an mmap'd range (`ptr`, `size`), the host "mirror"
-//! the device copies to/from, and the counters of the last request.
+//! `struct hmm_buffer` and its helpers, standing on `hmm-dmirror`: the memory is a
+//! [`Mapping`] (or several, once a test moved part of it with `mremap`), the host "mirror"
+//! the device copies to/from is a [`Mirror`], plus the counters of the last request.
 //!
-//! The tests manipulate raw address space exactly as the C ones do (realign `ptr` inside a
-//! larger mapping, punch holes, mremap, remap), so the buffer keeps raw addresses. Memory is
-//! reached only through bounds-checked volatile views ([`Ints`], [`Bytes`]) borrowed from the
-//! buffer, and mm syscalls only through methods that check the address lies inside the
-//! mapping the buffer owns; a view may still touch a page the test unmapped or protected,
-//! which faults the case's process exactly as the C test would (the harness reports the
-//! signal). A request needs `&mut HmmBuffer`, so no view is alive while the kernel writes.
+//! The tests manipulate address space exactly as the C ones do (realign `ptr` inside a
+//! larger mapping, punch holes, mremap), so the buffer keeps `ptr` as a raw address, and its
+//! mm calls take addresses; each is checked to lie inside a mapping the buffer owns and goes
+//! through that [`Mapping`] (which tracks, page by page, what it still owns and unmaps only
+//! that when dropped). Memory is reached through bounds-checked volatile views ([`Ints`],
+//! [`Bytes`]) borrowed from the buffer; a view may still touch a page the test unmapped or
+//! protected, which faults the case's process exactly as the C test would (the harness
+//! reports the signal). A request needs `&mut HmmBuffer`, so no view is alive while the
+//! kernel writes.
 
 use std::marker::PhantomData;
-use std::os::fd::RawFd;
-use std::ptr;
 
-use hmm_dmirror::Mirror;
+use hmm_dmirror::{Advice, Device, Mapping, Mirror, Prot, Sharing, TempFile};
+
+/// What a buffer's memory is mapped from: the `fd` argument of `hmm_buffer_alloc()`.
+#[derive(Clone, Copy)]
+pub enum MapFrom<'a> {
+    /// `-1`: anonymous memory.
+    Anon,
+    /// A temporary file (`hmm_create_file()`).
+    File(&'a TempFile),
+    /// The device file itself (`mixedmap`).
+    Device(&'a Device),
+}
+
+/// `-1` as in C; a raw descriptor cannot be mapped safely, so any other number panics.
+impl From<i32> for MapFrom<'_> {
+    fn from(fd: i32) -> Self {
+        assert_eq!(
+            fd, -1,
+            "hmm_buffer_alloc: pass the TempFile or Device, not a raw fd"
+        );
+        MapFrom::Anon
+    }
+}
+
+impl<'a> From<&'a TempFile> for MapFrom<'a> {
+    fn from(f: &'a TempFile) -> Self {
+        MapFrom::File(f)
+    }
+}
+
+impl<'a> From<&'a Device> for MapFrom<'a> {
+    fn from(d: &'a Device) -> Self {
+        MapFrom::Device(d)
+    }
+}
 
 /// `struct hmm_buffer`.
 pub struct HmmBuffer {
     /// `buffer->ptr`: the address requests use as `cmd.addr`. Tests move it inside the
-    /// mapping (THP alignment, sub-ranges) and put it back before [`hmm_buffer_free`].
+    /// mapping (THP alignment, sub-ranges); [`hmm_buffer_free`] unmaps whatever the buffer
+    /// still owns, wherever `ptr` points.
     pub ptr: *mut u8,
-    /// `buffer->size`: bytes unmapped at `ptr` by [`hmm_buffer_free`].
+    /// `buffer->size`: the size asked of `hmm_buffer_alloc()`.
     pub size: usize,
-    /// `buffer->fd`: the fd the range was mapped from (-1 for anonymous memory).
-    pub fd: RawFd,
     /// `buffer->cpages` of the last successful request.
     pub cpages: u64,
     /// `buffer->faults` of the last successful request.
     pub faults: u64,
-    mirror: *mut u8,
-    mirror_len: usize,
-    _mirror_buf: Mirror,
-    /// The mapping this buffer owns: `[start, end)`.
-    region: (usize, usize),
+    mirror: Mirror,
+    /// The memory this buffer owns: the mapping it was made with, then any range a test
+    /// moved with [`HmmBuffer::mremap`].
+    mappings: Vec<Mapping>,
 }
 
 /// `MAP_FAILED`.
 pub const MAP_FAILED: *mut u8 = usize::MAX as *mut u8;
 
-/// `mmap(NULL, len, prot, flags, fd, 0)`: a new mapping anywhere (never replaces memory).
-pub fn mmap_new(len: usize, prot: i32, flags: i32, fd: RawFd) -> *mut u8 {
+/// `mmap(NULL, len, prot, flags, fd, 0)` of anonymous memory made by hand (never replaces
+/// memory); the test adopts it with [`HmmBuffer::adopt_mapping`].
+pub fn mmap_new(len: usize, prot: i32, flags: i32) -> *mut u8 {
     assert!(
         flags & libc::MAP_FIXED == 0,
         "mmap_new: MAP_FIXED would replace memory"
     );
     // SAFETY: without MAP_FIXED and with a NULL hint the kernel picks free address space, so
     // no existing memory is affected.
-    let p = unsafe { libc::mmap(ptr::null_mut(), len, prot, flags, fd, 0) };
+    let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, -1, 0) };
     if p == libc::MAP_FAILED {
         MAP_FAILED
     } else {
@@ -54,32 +88,90 @@ pub fn mmap_new(len: usize, prot: i32, flags: i32, fd: RawFd) -> *mut u8 {
     }
 }
 
+/// `PROT_*` bits as the library's [`Prot`].
+pub fn prot_of(prot: i32) -> Prot {
+    let mut p = Prot::NONE;
+    if prot & libc::PROT_READ != 0 {
+        p = p | Prot::READ;
+    }
+    if prot & libc::PROT_WRITE != 0 {
+        p = p | Prot::WRITE;
+    }
+    p
+}
+
+/// `MAP_PRIVATE` / `MAP_SHARED` as the library's [`Sharing`].
+pub fn sharing_of(flags: i32) -> Sharing {
+    if flags & libc::MAP_SHARED != 0 {
+        Sharing::Shared
+    } else {
+        Sharing::Private
+    }
+}
+
+/// `madvise()` advice as the library's [`Advice`] (those the tests give).
+fn advice_of(advice: i32) -> Advice {
+    match advice {
+        libc::MADV_HUGEPAGE => Advice::Hugepage,
+        libc::MADV_NOHUGEPAGE => Advice::NoHugepage,
+        libc::MADV_FREE => Advice::Free,
+        libc::MADV_DONTNEED => Advice::DontNeed,
+        libc::MADV_WILLNEED => Advice::WillNeed,
+        25 => Advice::Collapse, // MADV_COLLAPSE
+        other => panic!("madvise advice {other} is not one the tests use"),
+    }
+}
+
+/// `mmap(NULL, len, prot, flags, fd, 0)` through the library; `None` after `perror("mmap")`.
+fn map(len: usize, prot: i32, flags: i32, from: MapFrom<'_>) -> Option<Mapping> {
+    let (p, s) = (prot_of(prot), sharing_of(flags));
+    let made = match from {
+        MapFrom::Anon if flags & libc::MAP_HUGETLB != 0 => Mapping::hugetlb(len, p, s),
+        MapFrom::Anon => Mapping::anon(len, p, s),
+        MapFrom::File(f) => Mapping::file(f, len, p, s),
+        MapFrom::Device(d) => Mapping::device(d, len, p, s),
+    };
+    made.inspect_err(|e| crate::harness::assert::diag(format_args!("mmap: {e}")))
+        .ok()
+}
+
 impl HmmBuffer {
     /// A buffer with no mapping yet (the series' `migrate_on_fault` and `userfaultfd_read`
-    /// build theirs by hand): a `mirror_size`-byte mirror, `size` and `fd` recorded.
-    pub fn new_unmapped(size: usize, mirror_size: usize, fd: RawFd) -> HmmBuffer {
+    /// build theirs by hand, then [`HmmBuffer::adopt_mapping`]): a `mirror_size`-byte
+    /// mirror and `size` recorded.
+    pub fn new_unmapped(size: usize, mirror_size: usize) -> HmmBuffer {
         // Room for at least one page: hmm2.snapshot migrates a page into its npages-byte
         // mirror (a heap overflow in the C test), which must not corrupt anything here.
-        let mirror_len = mirror_size.max(hmm_dmirror::page_size());
-        let mut buf = Mirror::new(mirror_len);
-        let mirror = buf.as_mut_ptr();
+        let mirror = Mirror::new(mirror_size.max(hmm_dmirror::page_size()));
         HmmBuffer {
-            ptr: ptr::null_mut(),
+            ptr: std::ptr::null_mut(),
             size,
-            fd,
             cpages: 0,
             faults: 0,
             mirror,
-            mirror_len,
-            _mirror_buf: buf,
-            region: (0, 0),
+            mappings: Vec::new(),
         }
     }
 
-    /// Declares `[start, start + len)` as the mapping this buffer owns and points `ptr` at it.
-    pub fn adopt_mapping(&mut self, start: *mut u8, len: usize) {
+    /// Takes over the mapping `[start, start + len)` a test made by hand (`prot`, `flags`
+    /// as given to its `mmap`) and points `ptr` at it. Returns whether it was taken
+    /// (not: an address that is not page aligned or a length that is not whole pages).
+    ///
+    /// # Safety
+    ///
+    /// As [`Mapping::from_raw_parts`]: the range is mapped with that protection and
+    /// sharing, and the test gives up every other way of reaching it (it only uses the
+    /// buffer's views and methods from then on; nothing else unmaps, protects or moves it).
+    pub unsafe fn adopt_mapping(&mut self, start: *mut u8, len: usize, prot: i32, flags: i32) {
+        // SAFETY: forwarded to our caller.
+        let m = unsafe { Mapping::from_raw_parts(start, len, prot_of(prot), sharing_of(flags)) };
+        let m = m.unwrap_or_else(|e| panic!("adopt_mapping: {e}"));
         self.ptr = start;
-        self.region = (start as usize, start as usize + len);
+        // Mappings the test unmapped whole own nothing any more (and their addresses may
+        // be the new one's).
+        self.mappings
+            .retain(|old| (0..old.npages()).any(|p| old.is_mapped(p)));
+        self.mappings.push(m);
     }
 
     /// `buffer->ptr + off`.
@@ -87,22 +179,68 @@ impl HmmBuffer {
         self.ptr.wrapping_add(off)
     }
 
-    /// Start of the mirror (`buffer->mirror`), for `cmd.ptr`.
-    pub fn mirror_ptr(&self) -> *mut u8 {
-        self.mirror
+    /// The mirror (`buffer->mirror`), for requests.
+    pub fn mirror(&mut self) -> &mut Mirror {
+        &mut self.mirror
+    }
+
+    /// Start of the mirror, for a request a test issues by hand.
+    pub fn mirror_ptr(&mut self) -> *mut u8 {
+        self.mirror.as_mut_ptr()
+    }
+
+    /// The mapping `ptr` lies in and the mirror, borrowed apart (a request on the mapping
+    /// while another thread uses it too: `anon_teardown`).
+    pub fn split(&mut self) -> (&Mapping, &mut Mirror) {
+        let at = self.ptr as usize;
+        let m = self
+            .mappings
+            .iter()
+            .rev()
+            .find(|m| at >= m.addr() && at < m.addr() + m.len())
+            .expect("ptr lies in one of the buffer's mappings");
+        (m, &mut self.mirror)
     }
 
     /// Bytes in the mirror.
     pub fn mirror_len(&self) -> usize {
-        self.mirror_len
+        self.mirror.len()
     }
 
-    fn check_in_region(&self, addr: usize, len: usize, what: &str) {
-        let (start, end) = self.region;
-        assert!(
-            addr >= start && addr.checked_add(len).is_some_and(|e| e <= end),
-            "{what}: {addr:#x}+{len:#x} is outside the buffer's mapping {start:#x}..{end:#x}"
-        );
+    /// The mapping holding `[addr, addr + len)` and the page `addr` is in; panics (naming
+    /// `what`) when no mapping of the buffer holds the whole range.
+    fn mapping_of(&self, addr: usize, len: usize, what: &str) -> (&Mapping, usize) {
+        let end = addr.checked_add(len);
+        let found = self
+            .mappings
+            .iter()
+            .rev()
+            .find(|m| addr >= m.addr() && end.is_some_and(|e| e <= m.addr() + m.len()));
+        match found {
+            Some(m) => (m, (addr - m.addr()) / m.page_size()),
+            None => panic!("{what}: {addr:#x}+{len:#x} is outside the buffer's mappings"),
+        }
+    }
+
+    /// The index of the mapping holding `[addr, addr + len)`, page-aligned start and whole
+    /// pages, with its first page and page count.
+    fn pages_of(&self, addr: *mut u8, len: usize, what: &str) -> Option<(usize, usize, usize)> {
+        let (addr, ps) = (addr as usize, hmm_dmirror::page_size());
+        if addr % ps != 0 || len == 0 {
+            return None;
+        }
+        let (m, first) = self.mapping_of(addr, len, what);
+        let idx = self.mappings.iter().position(|x| std::ptr::eq(x, m))?;
+        Some((idx, first, len.div_ceil(ps)))
+    }
+
+    /// The buffer's mapping that holds `[addr, addr + len)` (for requests).
+    pub fn mapping_at(&self, addr: usize, len: usize) -> Option<&Mapping> {
+        let end = addr.checked_add(len)?;
+        self.mappings
+            .iter()
+            .rev()
+            .find(|m| addr >= m.addr() && end <= m.addr() + m.len())
     }
 
     /// `len` bytes at `ptr` as `int`s.
@@ -110,9 +248,9 @@ impl HmmBuffer {
         self.ints_at(self.ptr, len)
     }
 
-    /// `len` bytes at `addr` (inside the buffer's mapping) as `int`s.
+    /// `len` bytes at `addr` (inside one of the buffer's mappings) as `int`s.
     pub fn ints_at(&self, addr: *mut u8, len: usize) -> Ints<'_> {
-        self.check_in_region(addr as usize, len, "ints view");
+        self.mapping_of(addr as usize, len, "ints view");
         Ints {
             base: addr.cast(),
             len: len / 4,
@@ -122,7 +260,7 @@ impl HmmBuffer {
 
     /// `len` bytes at `ptr` as bytes.
     pub fn bytes(&self, len: usize) -> Bytes<'_> {
-        self.check_in_region(self.ptr as usize, len, "bytes view");
+        self.mapping_of(self.ptr as usize, len, "bytes view");
         Bytes {
             base: self.ptr,
             len,
@@ -130,138 +268,160 @@ impl HmmBuffer {
         }
     }
 
-    /// The mirror as `int`s.
-    pub fn mirror_ints(&self) -> Ints<'_> {
+    /// The mirror as `int`s (borrowing the buffer exclusively: the view writes it).
+    pub fn mirror_ints(&mut self) -> Ints<'_> {
         Ints {
-            base: self.mirror.cast(),
-            len: self.mirror_len / 4,
+            base: self.mirror.as_mut_ptr().cast(),
+            len: self.mirror.len() / 4,
             _buf: PhantomData,
         }
     }
 
-    /// The mirror as bytes.
-    pub fn mirror_bytes(&self) -> Bytes<'_> {
+    /// The mirror as bytes (borrowing the buffer exclusively: the view writes it).
+    pub fn mirror_bytes(&mut self) -> Bytes<'_> {
         Bytes {
-            base: self.mirror,
-            len: self.mirror_len,
+            base: self.mirror.as_mut_ptr(),
+            len: self.mirror.len(),
             _buf: PhantomData,
         }
     }
 
     /// `memset(buffer->mirror, byte, len)`.
     pub fn mirror_fill(&mut self, byte: u8, len: usize) {
-        assert!(len <= self.mirror_len);
-        // SAFETY: `len` bytes of the mirror, which the buffer owns and `&mut self` makes
-        // exclusive.
-        unsafe { ptr::write_bytes(self.mirror, byte, len) };
+        self.mirror[..len].fill(byte);
     }
 
-    /// `mprotect(addr, len, prot)` inside the buffer's mapping.
+    /// `mprotect(addr, len, prot)` inside one of the buffer's mappings: 0, or -1.
     pub fn mprotect(&self, addr: *mut u8, len: usize, prot: i32) -> i32 {
-        self.check_in_region(addr as usize, len, "mprotect");
-        // SAFETY: changes protections of the buffer's own mapping, which no Rust reference
-        // points into (it is only reached through volatile views).
-        unsafe { libc::mprotect(addr.cast(), len, prot) }
+        let Some((m, first, n)) = self.pages_of(addr, len, "mprotect") else {
+            return -1;
+        };
+        ret(self.mappings[m].protect_pages(first, n, prot_of(prot)))
     }
 
-    /// `munmap(addr, len)` inside the buffer's mapping.
+    /// `munmap(addr, len)` inside one of the buffer's mappings: 0, or -1. The pages are no
+    /// longer the buffer's (a view of them faults, as in C).
     pub fn munmap(&self, addr: *mut u8, len: usize) -> i32 {
-        self.check_in_region(addr as usize, len, "munmap");
-        // SAFETY: unmaps part of the buffer's own mapping, which no Rust reference points
-        // into; a later view access of it faults, as in C.
-        unsafe { libc::munmap(addr.cast(), len) }
+        let Some((m, first, n)) = self.pages_of(addr, len, "munmap") else {
+            return -1;
+        };
+        ret(self.mappings[m].unmap_pages(first, n))
     }
 
-    /// `madvise(addr, len, advice)` inside the buffer's mapping.
+    /// `madvise(addr, len, advice)` inside one of the buffer's mappings: 0, or -1.
     pub fn madvise(&self, addr: *mut u8, len: usize, advice: i32) -> i32 {
-        self.check_in_region(addr as usize, len, "madvise");
-        // SAFETY: advice on the buffer's own mapping (MADV_FREE may drop its contents, which
-        // only volatile views observe).
-        unsafe { libc::madvise(addr.cast(), len, advice) }
+        let Some((m, first, n)) = self.pages_of(addr, len, "madvise") else {
+            return -1;
+        };
+        ret(self.mappings[m].advise_pages(first, n, advice_of(advice)))
     }
 
-    /// `mremap(old, old_size, new_size, flags, new_addr)` with source and target inside the
-    /// buffer's mapping (`MREMAP_FIXED`); `MAP_FAILED` on failure.
-    pub fn mremap(
-        &self,
+    /// `mremap(old, old_size, new_size, flags, new_addr)` with `MREMAP_MAYMOVE |
+    /// MREMAP_FIXED` (and maybe `MREMAP_DONTUNMAP`), `old_size == new_size`: moves pages of
+    /// one of the buffer's mappings onto pages of the same mapping that the test unmapped
+    /// first (`migrate_remap_fault`). The moved pages become a mapping of their own; without
+    /// DONTUNMAP the source pages are no longer the buffer's. `MAP_FAILED` on failure.
+    ///
+    /// # Safety
+    ///
+    /// Nothing has been mapped at `[new_addr, new_addr + new_size)` since the buffer unmapped
+    /// it (the case's process does not map memory on another thread meanwhile):
+    /// `MREMAP_FIXED` replaces whatever is there.
+    pub unsafe fn mremap(
+        &mut self,
         old: *mut u8,
         old_size: usize,
         new_size: usize,
         flags: i32,
         new_addr: *mut u8,
     ) -> *mut u8 {
-        self.check_in_region(old as usize, old_size, "mremap source");
-        self.check_in_region(new_addr as usize, new_size, "mremap target");
-        let (old, new_addr) = (old as usize, new_addr as usize);
-        // SAFETY: moves pages of the buffer's own mapping to another place of it; no Rust
-        // reference points into either.
+        assert_eq!(
+            old_size, new_size,
+            "mremap: the tests move, they do not resize"
+        );
+        let fixed = libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED;
+        assert_eq!(
+            flags & fixed,
+            fixed,
+            "mremap: the tests move to a fixed place"
+        );
+        let Some((m, first, n)) = self.pages_of(old, old_size, "mremap source") else {
+            return MAP_FAILED;
+        };
+        let Some((t, t_first, _)) = self.pages_of(new_addr, new_size, "mremap target") else {
+            return MAP_FAILED;
+        };
+        let ps = hmm_dmirror::page_size();
+        let source_owned = (first..first + n).all(|p| self.mappings[m].is_mapped(p));
+        let target_free = (t_first..t_first + n).all(|p| !self.mappings[t].is_mapped(p));
+        assert!(
+            source_owned && target_free,
+            "mremap: the source must be the buffer's and the target a hole it unmapped"
+        );
+        let prot = self.mappings[m].prot_of(first).unwrap_or(Prot::NONE);
+        let sharing = self.mappings[m].sharing();
+        // SAFETY: the source pages are the buffer's own (checked), reached only through its
+        // volatile views (none alive: `&mut self`); the target is a hole the buffer
+        // unmapped, which nothing has mapped since (our caller's contract), so MREMAP_FIXED
+        // replaces nothing anyone uses.
         let p = unsafe {
             libc::mremap(
-                old as *mut libc::c_void,
+                old.cast(),
                 old_size,
                 new_size,
                 flags,
-                new_addr as *mut libc::c_void,
+                new_addr.cast::<libc::c_void>(),
             )
         };
         if p == libc::MAP_FAILED {
-            MAP_FAILED
-        } else {
-            p.cast()
+            return MAP_FAILED;
         }
+        if flags & libc::MREMAP_DONTUNMAP == 0 {
+            // The kernel unmapped the source: the mapping must neither use nor unmap it.
+            self.mappings[m]
+                .forget_pages(first, n)
+                .expect("source pages owned (checked above)");
+        }
+        debug_assert_eq!(p as usize, new_addr as usize);
+        // SAFETY: the kernel has just moved the buffer's pages there, with the source's
+        // protection and sharing, and nothing else refers to them.
+        let moved = unsafe { Mapping::from_raw_parts(p.cast(), n * ps, prot, sharing) };
+        self.mappings
+            .push(moved.unwrap_or_else(|e| panic!("mremap: {e}")));
+        p.cast()
     }
+}
 
-    /// A handle another thread can use to `munmap(addr, len)` of this buffer while a request
-    /// runs on it (anon_teardown).
-    pub fn unmapper(&self, addr: *mut u8, len: usize) -> Unmapper {
-        self.check_in_region(addr as usize, len, "unmapper");
-        Unmapper {
-            addr: addr as usize,
-            len,
+/// A library result as C's: 0 or -1.
+fn ret(r: hmm_dmirror::Result<()>) -> i32 {
+    match r {
+        Ok(()) => 0,
+        Err(e) => {
+            crate::TH_LOG!("{e}");
+            -1
         }
     }
 }
 
 /// `hmm_buffer_alloc(mmap_size, mirror_size, prot, flags, fd)`: `None` (after `perror`) if
-/// the mmap fails.
-pub fn hmm_buffer_alloc(
+/// the mmap fails. `fd` is `-1` (anonymous memory), a [`TempFile`] or a [`Device`].
+pub fn hmm_buffer_alloc<'a>(
     mmap_size: usize,
     mirror_size: usize,
     prot: i32,
     flags: i32,
-    fd: RawFd,
+    fd: impl Into<MapFrom<'a>>,
 ) -> Option<HmmBuffer> {
-    let mut buffer = HmmBuffer::new_unmapped(mmap_size, mirror_size, fd);
-    let p = mmap_new(mmap_size, prot, flags, fd);
-    if p == MAP_FAILED {
-        crate::sys::perror("mmap");
-        return None;
-    }
-    buffer.adopt_mapping(p, mmap_size);
+    let mut buffer = HmmBuffer::new_unmapped(mmap_size, mirror_size);
+    let m = map(mmap_size, prot, flags, fd.into())?;
+    buffer.ptr = m.as_ptr();
+    buffer.mappings.push(m);
     Some(buffer)
 }
 
-/// `hmm_buffer_free(buffer)`: unmaps `size` bytes at `ptr` (if not NULL) and frees the mirror.
+/// `hmm_buffer_free(buffer)`: unmaps what the buffer still owns and frees the mirror.
 pub fn hmm_buffer_free(buffer: HmmBuffer) {
-    if !buffer.ptr.is_null() {
-        let _ = buffer.munmap(buffer.ptr, buffer.size);
-    }
-}
-
-/// See [`HmmBuffer::unmapper`].
-#[derive(Clone, Copy, Debug)]
-pub struct Unmapper {
-    addr: usize,
-    len: usize,
-}
-
-impl Unmapper {
-    /// `munmap()` the range.
-    pub fn run(self) -> i32 {
-        // SAFETY: the range is part of a buffer's own mapping (checked when the handle was
-        // made); no Rust reference points into it.
-        unsafe { libc::munmap(self.addr as *mut libc::c_void, self.len) }
-    }
+    drop(buffer);
 }
 
 /// A bounds-checked volatile `int *` into a buffer's mapping or mirror.

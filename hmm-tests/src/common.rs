@@ -1,5 +1,5 @@
-//! Small helpers of hmm-tests.c that are not about buffers or devices: `hmm_random()` and
-//! `hmm_nanosleep()`.
+//! Small helpers of hmm-tests.c that are not about buffers or devices: `hmm_random()`,
+//! `hmm_nanosleep()` and `hmm_create_file()`.
 
 use std::io::Read as _;
 use std::sync::Mutex;
@@ -29,6 +29,14 @@ pub fn hmm_random() -> u32 {
         let _ = f.read(&mut r);
     }
     u32::from_ne_bytes(r)
+}
+
+/// `hmm_create_file(size)`: an unnamed `O_TMPFILE` file in /tmp of `size` bytes, deleted
+/// when dropped (`hmm_dmirror::TempFile`); `None` on failure (C: -1), after logging why.
+pub fn hmm_create_file(size: usize) -> Option<hmm_dmirror::TempFile> {
+    hmm_dmirror::TempFile::new(size as u64)
+        .inspect_err(|e| crate::harness::assert::diag(format_args!("hmm_create_file: {e}")))
+        .ok()
 }
 
 /// `hmm_nanosleep(n)`: sleep `n` nanoseconds (`n` < 1 s).

@@ -80,20 +80,14 @@ pub fn hmm_dmirror_cmd(dev: &Device, request: Request, buffer: &mut HmmBuffer, n
         "{request}: {npages} pages need a {needed}-byte mirror, the buffer has {}",
         buffer.mirror_len()
     );
+    let (addr, mirror) = (buffer.ptr as u64, buffer.mirror().as_mut_ptr() as u64);
     // SAFETY: the kernel writes at most `needed` bytes of the buffer's mirror (checked above;
-    // the mirror is owned by the buffer, which is exclusively borrowed, and only reached
-    // through raw pointers). HMM_DMIRROR_WRITE writes `npages` pages at `buffer.ptr`: the
-    // tests only aim it at their own mappings, which no Rust reference points into (they are
-    // accessed through volatile views only, none alive during this `&mut` call); a range the
-    // test did not map fails in the kernel with an errno.
-    let res = unsafe {
-        dev.raw_cmd(
-            request,
-            buffer.ptr as u64,
-            buffer.mirror_ptr() as u64,
-            npages,
-        )
-    };
+    // the mirror is owned by the buffer, which is exclusively borrowed, and no reference into
+    // it is alive). HMM_DMIRROR_WRITE writes `npages` pages at `buffer.ptr`: the tests only
+    // aim it at their own mappings (`Mapping`s the buffer owns, reached only through volatile
+    // views, none alive during this `&mut` call), and a range the test unmapped fails in the
+    // kernel with an errno (a case's process maps nothing else meanwhile).
+    let res = unsafe { dev.raw_cmd(request, addr, mirror, npages) };
     match res {
         Ok(counts) => {
             buffer.cpages = counts.cpages;

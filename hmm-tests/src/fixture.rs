@@ -146,7 +146,7 @@ pub fn close_device(dev: Device) -> i32 {
     let fd = OwnedFd::from(dev).into_raw_fd();
     // SAFETY: `into_raw_fd` just gave up the device's ownership of `fd` to us, and the
     // number is dropped here.
-    unsafe { crate::sys::tmpfile::close(fd) }
+    unsafe { crate::sys::close(fd) }
 }
 
 impl Fixture for Hmm {

@@ -77,7 +77,6 @@ impl Toy {
             4096,
             libc::PROT_NONE,
             libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
         );
         // SAFETY: not safe at all, on purpose: the write faults and the process dies by
         // SIGSEGV, which is what this case checks.

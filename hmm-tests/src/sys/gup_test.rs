@@ -3,7 +3,7 @@
 
 use std::os::fd::RawFd;
 
-use super::ioctl::iowr;
+use hmm_sys::iowr;
 
 /// `/sys/kernel/debug/gup_test` (CONFIG_GUP_TEST).
 pub const GUP_TEST_PATH: &str = "/sys/kernel/debug/gup_test";

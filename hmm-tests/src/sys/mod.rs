@@ -1,11 +1,10 @@
 //! Local stand-ins for the C selftest helpers hmm-tests.c links with (vm_util.c,
-//! hugepage_settings.c, mm/gup_test.h, linux/userfaultfd.h) and small libc wrappers.
+//! hugepage_settings.c, mm/gup_test.h, linux/userfaultfd.h) and small libc wrappers. Temporary
+//! files and huge page sizes come from `hmm-dmirror` (`TempFile`, `hugepage`).
 //! None of this is HMM-device specific, so it lives here rather than in `hmm-dmirror`.
 
 pub mod gup_test;
 pub mod hugetlb;
-pub mod ioctl;
-pub mod tmpfile;
 pub mod userfaultfd;
 pub mod vm_util;
 
@@ -20,4 +19,16 @@ pub fn perror(msg: &str) {
     // std appends " (os error N)" to strerror's text.
     let text = err.split(" (os error").next().unwrap_or(&err);
     crate::harness::assert::diag(format_args!("{msg}: {text}"));
+}
+
+/// `close(fd)`.
+///
+/// # Safety
+/// `fd` must be a descriptor the caller owns (opened by it as a raw fd, not held by an
+/// `OwnedFd`, `File` or `Device` that will use or close it), and nothing may use the number
+/// after the call: the next `open` may reuse it, and a stale user would then read, write or
+/// map a file it never opened.
+pub unsafe fn close(fd: std::os::fd::RawFd) -> i32 {
+    // SAFETY: the caller owns `fd` and gives it up.
+    unsafe { libc::close(fd) }
 }

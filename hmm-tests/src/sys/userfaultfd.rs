@@ -1,7 +1,7 @@
 //! The userfaultfd ABI bits the `userfaultfd_read` test needs (linux/userfaultfd.h),
 //! defined locally and used through raw syscalls, as the C test does.
 
-use super::ioctl::iowr;
+use hmm_sys::iowr;
 
 /// `UFFD_API`.
 pub const UFFD_API: u64 = 0xAA;

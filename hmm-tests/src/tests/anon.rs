@@ -7,10 +7,35 @@ use crate::sys::hugetlb::{default_huge_page_size, hugetlb_free_default_pages};
 
 /// `unmap_buffer()`: delay for a bit, then unmap the second half of the buffer while the
 /// device reads it. (The C thread also sets `buffer->ptr = NULL` without synchronisation;
-/// the port keeps `ptr` and lets `hmm_buffer_free` unmap what is left.)
-fn unmap_buffer(unmap: crate::buffer::Unmapper) {
+/// the port keeps `ptr` and lets `hmm_buffer_free` unmap what is left.) The mapping's
+/// `unmap_pages` takes `&self`, so it may race the request on the other thread.
+fn unmap_buffer(mapping: &hmm_dmirror::Mapping) {
     crate::common::hmm_nanosleep(crate::common::hmm_random() % 32000);
-    unmap.run();
+    let half = mapping.npages() / 2;
+    let _ = mapping.unmap_pages(half, mapping.npages() - half);
+}
+
+/// `hmm_dmirror_cmd(fd, HMM_DMIRROR_READ, buffer, npages)` while `unmap_buffer` runs on
+/// another thread (`pthread_create`, then `pthread_join`): 0 or `-errno`, the counters
+/// stored in the buffer on success.
+fn read_while_unmapping(dev: &hmm_dmirror::Device, buffer: &mut HmmBuffer, npages: u64) -> i32 {
+    let (mapping, mirror) = buffer.split();
+    let res = std::thread::scope(|s| {
+        let thread = std::thread::Builder::new().spawn_scoped(s, || unmap_buffer(mapping));
+        let rc = i32::from(thread.is_err());
+        ASSERT_EQ!(rc, 0);
+        // Simulate a device reading system memory.
+        let range = mapping.pages(0, npages as usize);
+        range.and_then(|r| dev.read(r, mirror))
+    });
+    match res {
+        Ok(counts) => {
+            buffer.cpages = counts.cpages;
+            buffer.faults = counts.faults;
+            0
+        }
+        Err(e) => neg_errno(&e),
+    }
 }
 
 impl Hmm {
@@ -349,13 +374,7 @@ impl Hmm {
                 ptr.set(i, (i + c) as i32);
             }
 
-            let unmap = buffer.unmapper(buffer.at(buffer.size / 2), buffer.size / 2);
-            let thread = std::thread::Builder::new().spawn(move || unmap_buffer(unmap));
-            let rc = i32::from(thread.is_err());
-            ASSERT_EQ!(rc, 0);
-
-            // Simulate a device reading system memory.
-            let rc = hmm_dmirror_cmd(&self.fd, HMM_DMIRROR_READ, &mut buffer, npages);
+            let rc = read_while_unmapping(&self.fd, &mut buffer, npages);
             if rc == 0 {
                 ASSERT_EQ!(buffer.cpages, npages);
                 ASSERT_EQ!(buffer.faults, 1);
@@ -367,9 +386,6 @@ impl Hmm {
                 }
             }
 
-            if let Ok(t) = thread {
-                let _ = t.join();
-            }
             hmm_buffer_free(buffer);
         }
     }

@@ -2,21 +2,30 @@
 //! file_write.
 
 use super::prelude::*;
-use crate::sys::tmpfile::{close, hmm_create_file};
+use hmm_dmirror::TempFile;
 
-/// `pwrite(fd, buffer->mirror, size, 0)`.
-fn pwrite_mirror(fd: i32, buffer: &HmmBuffer, size: usize) -> isize {
-    assert!(size <= buffer.mirror_len());
-    // SAFETY: reads `size` bytes of the buffer's mirror (checked above).
-    unsafe { libc::pwrite(fd, buffer.mirror_ptr().cast(), size, 0) }
+use crate::common::hmm_create_file;
+
+/// `pwrite(fd, buffer->mirror, size, 0)`: `size`, or -1.
+fn pwrite_mirror(fd: &TempFile, buffer: &mut HmmBuffer, size: usize) -> isize {
+    match fd.write_all_at(0, &buffer.mirror()[..size]) {
+        Ok(()) => size as isize,
+        Err(e) => {
+            TH_LOG!("{e}");
+            -1
+        }
+    }
 }
 
-/// `pread(fd, buffer->mirror, size, 0)`.
-fn pread_mirror(fd: i32, buffer: &mut HmmBuffer, size: usize) -> isize {
-    assert!(size <= buffer.mirror_len());
-    // SAFETY: writes at most `size` bytes into the buffer's mirror (checked above), which is
-    // only reached through raw pointers and exclusively borrowed here.
-    unsafe { libc::pread(fd, buffer.mirror_ptr().cast(), size, 0) }
+/// `pread(fd, buffer->mirror, size, 0)`: `size`, or -1.
+fn pread_mirror(fd: &TempFile, buffer: &mut HmmBuffer, size: usize) -> isize {
+    match fd.read_exact_at(0, &mut buffer.mirror()[..size]) {
+        Ok(()) => size as isize,
+        Err(e) => {
+            TH_LOG!("{e}");
+            -1
+        }
+    }
 }
 
 impl Hmm {
@@ -26,17 +35,16 @@ impl Hmm {
         ASSERT_NE!(npages, 0);
         let size = size_of_pages(npages, self.page_shift);
 
-        let fd = hmm_create_file(size);
-        ASSERT_GE!(fd, 0);
+        let fd = ASSERT_NOT_NULL!(hmm_create_file(size));
 
-        let mut buffer = ASSERT_NOT_NULL!(hmm_buffer_alloc(size, size, PROT_READ, MAP_SHARED, fd));
+        let mut buffer = ASSERT_NOT_NULL!(hmm_buffer_alloc(size, size, PROT_READ, MAP_SHARED, &fd));
 
         // Write initial contents of the file.
         let ptr = buffer.mirror_ints();
         for i in 0..size / 4 {
             ptr.set(i, i as i32);
         }
-        let len = pwrite_mirror(fd, &buffer, size);
+        let len = pwrite_mirror(&fd, &mut buffer, size);
         ASSERT_EQ!(len, size as isize);
         buffer.mirror_fill(0, size);
 
@@ -54,9 +62,7 @@ impl Hmm {
 
         hmm_buffer_free(buffer);
         // (The C test leaves the file open until the process exits.)
-        // SAFETY: `fd` is this test's own raw fd from hmm_create_file, not used after this;
-        // the mapping of the file, already freed, would not need it anyway.
-        let _ = unsafe { close(fd) };
+        drop(fd);
     }
 
     /// Write mmap'ed file memory.
@@ -65,15 +71,14 @@ impl Hmm {
         ASSERT_NE!(npages, 0);
         let size = size_of_pages(npages, self.page_shift);
 
-        let fd = hmm_create_file(size);
-        ASSERT_GE!(fd, 0);
+        let fd = ASSERT_NOT_NULL!(hmm_create_file(size));
 
         let mut buffer = ASSERT_NOT_NULL!(hmm_buffer_alloc(
             size,
             size,
             PROT_READ | PROT_WRITE,
             MAP_SHARED,
-            fd
+            &fd
         ));
 
         // Initialize data that the device will write to buffer->ptr.
@@ -95,7 +100,7 @@ impl Hmm {
         }
 
         // Check that the device also wrote the file.
-        let len = pread_mirror(fd, &mut buffer, size);
+        let len = pread_mirror(&fd, &mut buffer, size);
         ASSERT_EQ!(len, size as isize);
         let ptr = buffer.mirror_ints();
         for i in 0..size / 4 {
@@ -103,7 +108,6 @@ impl Hmm {
         }
 
         hmm_buffer_free(buffer);
-        // SAFETY: `fd` is this test's own raw fd from hmm_create_file, not used after this.
-        let _ = unsafe { close(fd) };
+        drop(fd);
     }
 }

@@ -1,11 +1,11 @@
 //! get_user_pages on device pages through the gup_test debugfs driver: hmm_gup_test.
 
 use super::prelude::*;
+use crate::sys::close;
 use crate::sys::gup_test::{
     gup_test_exec, FOLL_LONGTERM, GUP_BASIC_TEST, GUP_FAST_BENCHMARK, GUP_TEST_PATH,
     PIN_FAST_BENCHMARK, PIN_LONGTERM_BENCHMARK,
 };
-use crate::sys::tmpfile::close;
 
 /// `open(path, O_RDWR)`.
 fn open_rdwr(path: &str) -> i32 {

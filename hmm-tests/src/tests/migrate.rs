@@ -6,7 +6,7 @@ use hmm_dmirror::Request;
 
 use super::prelude::*;
 use crate::buffer::mmap_new;
-use crate::sys::tmpfile::{close, hmm_create_file};
+use crate::common::hmm_create_file;
 
 impl Hmm {
     /// Migrate anonymous memory to device private memory.
@@ -58,16 +58,15 @@ impl Hmm {
         ASSERT_NE!(npages, 0);
         let size = size_of_pages(npages, self.page_shift);
 
-        let mut buffer = HmmBuffer::new_unmapped(size, size, -1);
+        let mut buffer = HmmBuffer::new_unmapped(size, size);
 
-        let p = mmap_new(
-            size,
-            PROT_READ | PROT_WRITE,
-            MAP_PRIVATE | MAP_ANONYMOUS,
-            buffer.fd,
-        );
+        let p = mmap_new(size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
         ASSERT_NE!(p, MAP_FAILED);
-        buffer.adopt_mapping(p, size);
+        // SAFETY: `p` is the anonymous mapping just made above, nothing else refers to it, and
+        // from here on the test reaches it only through the buffer.
+        unsafe {
+            buffer.adopt_mapping(p, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+        };
 
         // Initialize buffer in system memory.
         let ptr = buffer.ints(size);
@@ -95,15 +94,14 @@ impl Hmm {
         ASSERT_NE!(npages, 0);
         let size = size_of_pages(npages, self.page_shift);
 
-        let fd = hmm_create_file(size);
-        ASSERT_GE!(fd, 0);
+        let fd = ASSERT_NOT_NULL!(hmm_create_file(size));
 
         let mut buffer = ASSERT_NOT_NULL!(hmm_buffer_alloc(
             size,
             size,
             PROT_READ | PROT_WRITE,
             MAP_PRIVATE,
-            fd
+            &fd
         ));
 
         // Initialize buffer in system memory.
@@ -124,8 +122,7 @@ impl Hmm {
         }
 
         hmm_buffer_free(buffer);
-        // SAFETY: `fd` is this test's own raw fd from hmm_create_file, not used after this.
-        let _ = unsafe { close(fd) };
+        drop(fd);
     }
 
     /// Migrate anonymous memory to device private memory and fault some of it back to system

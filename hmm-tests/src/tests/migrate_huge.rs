@@ -6,7 +6,7 @@
 
 use super::prelude::*;
 use crate::buffer::mmap_new;
-use crate::sys::tmpfile::close;
+use crate::sys::close;
 use crate::sys::vm_util::{pagemap_get_entry, pagemap_present, PM_SWAP};
 
 /// `(void *)ALIGN((uintptr_t)p, size)`.
@@ -340,13 +340,18 @@ impl Hmm {
 
                         let mut new_ptr = std::ptr::null_mut();
                         if before != 0 {
-                            new_ptr = buffer.mremap(
-                                map,
-                                size,
-                                size,
-                                flags,
-                                map.wrapping_add(size + offset),
-                            );
+                            // SAFETY: the target lies in the hole this case unmapped above
+                            // (`munmap(map + size, size * 2)`), and the case maps nothing
+                            // else meanwhile.
+                            new_ptr = unsafe {
+                                buffer.mremap(
+                                    map,
+                                    size,
+                                    size,
+                                    flags,
+                                    map.wrapping_add(size + offset),
+                                )
+                            };
                             ASSERT_NE!(new_ptr, MAP_FAILED);
                             buffer.ptr = new_ptr;
                         }
@@ -363,13 +368,18 @@ impl Hmm {
                         }
 
                         if before == 0 {
-                            new_ptr = buffer.mremap(
-                                map,
-                                size,
-                                size,
-                                flags,
-                                map.wrapping_add(size + offset),
-                            );
+                            // SAFETY: the target lies in the hole this case unmapped above
+                            // (`munmap(map + size, size * 2)`), and the case maps nothing
+                            // else meanwhile.
+                            new_ptr = unsafe {
+                                buffer.mremap(
+                                    map,
+                                    size,
+                                    size,
+                                    flags,
+                                    map.wrapping_add(size + offset),
+                                )
+                            };
                             ASSERT_NE!(new_ptr, MAP_FAILED);
                             buffer.ptr = new_ptr;
                         }
@@ -448,10 +458,18 @@ impl Hmm {
             2 * size,
             PROT_READ | PROT_WRITE,
             MAP_PRIVATE | MAP_ANONYMOUS,
-            buffer.fd,
         );
         ASSERT_NE!(old_ptr, MAP_FAILED);
-        buffer.adopt_mapping(old_ptr, 2 * size);
+        // SAFETY: `old_ptr` is the anonymous mapping just made above, nothing else refers to it, and
+        // from here on the test reaches it only through the buffer.
+        unsafe {
+            buffer.adopt_mapping(
+                old_ptr,
+                2 * size,
+                PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS,
+            )
+        };
         let map = align_ptr(old_ptr, size);
         let ret = buffer.madvise(map, size, libc::MADV_HUGEPAGE);
         ASSERT_EQ!(ret, 0);
@@ -532,9 +550,11 @@ impl Hmm {
         // unmap and remap the region to reset things.
         let ret = buffer.munmap(old_ptr, 2 * size);
         ASSERT_EQ!(ret, 0);
-        let old_ptr = mmap_new(2 * size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, buffer.fd);
+        let old_ptr = mmap_new(2 * size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS);
         ASSERT_NE!(old_ptr, MAP_FAILED);
-        buffer.adopt_mapping(old_ptr, 2 * size);
+        // SAFETY: `old_ptr` is the anonymous mapping just made above, nothing else refers to it, and
+        // from here on the test reaches it only through the buffer.
+        unsafe { buffer.adopt_mapping(old_ptr, 2 * size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS) };
         let map = align_ptr(old_ptr, size);
         let ret = buffer.madvise(map, size, libc::MADV_HUGEPAGE);
         ASSERT_EQ!(ret, 0);

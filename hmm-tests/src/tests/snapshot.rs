@@ -1,8 +1,6 @@
 //! SNAPSHOT of the CPU page tables without faulting: mixedmap (the device fd's own mmap),
 //! compound (a hugetlbfs page seen at PMD or PUD level).
 
-use std::os::fd::AsRawFd;
-
 use super::prelude::*;
 use crate::sys::hugetlb::{default_huge_page_size, hugetlb_free_default_pages};
 
@@ -17,7 +15,7 @@ impl Hmm {
             npages as usize,
             PROT_READ | PROT_WRITE,
             MAP_PRIVATE,
-            self.fd.as_raw_fd()
+            &self.fd
         ));
 
         // Simulate a device snapshotting CPU pagetables.

@@ -5,7 +5,7 @@
 
 use super::prelude::*;
 use crate::buffer::mmap_new;
-use crate::sys::tmpfile::close;
+use crate::sys::close;
 use crate::sys::userfaultfd::{
     UffdMsg, UffdioApi, UffdioCopy, UffdioRange, UffdioRegister, UFFDIO_API, UFFDIO_COPY,
     UFFDIO_REGISTER, UFFDIO_REGISTER_MODE_MISSING, UFFD_API, UFFD_EVENT_PAGEFAULT,
@@ -112,17 +112,17 @@ impl Hmm {
         let ret = ioctl_arg(uffd, UFFDIO_API, &mut api);
         ASSERT_EQ!(ret, 0);
 
-        let mut buffer = HmmBuffer::new_unmapped(size, size, -1);
+        let mut buffer = HmmBuffer::new_unmapped(size, size);
 
         // Create anonymous mapping
-        let p = mmap_new(
-            size,
-            PROT_READ | PROT_WRITE,
-            MAP_PRIVATE | MAP_ANONYMOUS,
-            -1,
-        );
+        let p = mmap_new(size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
         ASSERT_NE!(p, MAP_FAILED);
-        buffer.adopt_mapping(p, size);
+        // SAFETY: `p` is the anonymous mapping just made above, nothing else refers to it, and
+        // from here on the test reaches it only through the buffer (and the kernel,
+        // through the userfaultfd registration below, which fills its pages).
+        unsafe {
+            buffer.adopt_mapping(p, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+        };
 
         // Register the region with userfaultfd
         let mut reg = UffdioRegister {
