@@ -33,6 +33,26 @@ pub fn free_huge_pages() -> Result<u64> {
     Ok(meminfo_field(&text, "HugePages_Free").unwrap_or(0))
 }
 
+/// The pool of default-size huge pages: writing a number to it asks the kernel for that many.
+pub const NR_HUGEPAGES: &str = "/proc/sys/vm/nr_hugepages";
+
+/// Default-size huge pages in the pool (`HugePages_Total:` of `/proc/meminfo`); 0 without
+/// hugetlbfs.
+pub fn huge_pages_total() -> Result<u64> {
+    let text = read(MEMINFO)?;
+    Ok(meminfo_field(&text, "HugePages_Total").unwrap_or(0))
+}
+
+/// Asks for a pool of `n` default-size huge pages (writes [`NR_HUGEPAGES`]; needs root).
+/// The kernel may make fewer than asked (no memory contiguous enough): read
+/// [`free_huge_pages`] afterwards.
+pub fn set_huge_pages_total(n: u64) -> Result<()> {
+    std::fs::write(NR_HUGEPAGES, n.to_string()).map_err(|source| Error::Io {
+        what: format!("write {n} to {NR_HUGEPAGES}"),
+        source,
+    })
+}
+
 /// The PMD (THP) size in bytes, from `hpage_pmd_size` like `read_pmd_pagesize()`; when the
 /// kernel has no THP sysfs, the PMD span of the page size (`page_size * page_size / 8`,
 /// 2 MiB with 4 KiB pages), as the tests' `TWOMEG` fallback.
@@ -64,6 +84,7 @@ mod tests {
                     Hugepagesize:       2048 kB\nHugetlb:            8192 kB\n";
         assert_eq!(meminfo_field(text, "Hugepagesize"), Some(2048));
         assert_eq!(meminfo_field(text, "HugePages_Free"), Some(3));
+        assert_eq!(meminfo_field(text, "HugePages_Total"), Some(4));
         assert_eq!(meminfo_field(text, "HugePages"), None);
         assert_eq!(meminfo_field(text, "Missing"), None);
     }

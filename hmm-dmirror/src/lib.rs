@@ -64,7 +64,9 @@ pub use device::Device;
 pub use error::{errno_name, Error, Result};
 #[cfg(feature = "memmap2")]
 pub use foreign::MmapRejected;
-pub use hugepage::{default_huge_page_size, free_huge_pages, pmd_size};
+pub use hugepage::{
+    default_huge_page_size, free_huge_pages, huge_pages_total, pmd_size, set_huge_pages_total,
+};
 pub use listing::{devices, DeviceNode, MemoryType};
 pub use mapping::Mapping;
 pub use mirror::Mirror;

@@ -459,14 +459,17 @@ impl Ints<'_> {
     /// `for (i = 0; i < len; i++) ptr[i] = f(i);` with one bounds check and plain stores,
     /// which the compiler may vectorize as it does the C loop (for the big buffers of the
     /// benchmark; under TCG every guest instruction counts).
-    pub fn fill_with(&self, len: usize, f: impl Fn(usize) -> i32) {
+    /// `f` is a plain function (no captures), so it cannot read the memory being filled
+    /// through another view while the fill holds it as a slice.
+    pub fn fill_with(&self, len: usize, f: fn(usize) -> i32) {
         assert!(
             len <= self.len,
             "fill of {len} ints out of range ({} ints)",
             self.len
         );
         // SAFETY: in bounds (checked above) of memory the borrowed buffer owns; no request
-        // runs meanwhile (requests take the buffer by `&mut`), so nothing else writes it.
+        // runs meanwhile (requests take the buffer by `&mut`), so nothing else writes it, and
+        // `f` captures no view through which the slice could be aliased.
         let ints = unsafe { std::slice::from_raw_parts_mut(self.base, len) };
         for (i, v) in ints.iter_mut().enumerate() {
             *v = f(i);

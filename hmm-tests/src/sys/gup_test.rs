@@ -52,7 +52,12 @@ pub const FOLL_LONGTERM: u32 = 0x100;
 
 /// `gup_test_exec()`: one gup_test ioctl on `npages` pages per call at `addr`, `size` bytes,
 /// with `FOLL_WRITE | flags`; 0 or the errno.
-pub fn gup_test_exec(
+///
+/// # Safety
+///
+/// `gup_fd` is open on [`GUP_TEST_PATH`]: on another file `cmd` may be a request that writes
+/// memory. (The gup_test requests only get or pin the pages at `addr` and put them back.)
+pub unsafe fn gup_test_exec(
     gup_fd: RawFd,
     addr: usize,
     cmd: u32,
@@ -67,8 +72,8 @@ pub fn gup_test_exec(
         size: size as u64,
         ..GupTest::default()
     };
-    // SAFETY: the ioctl reads/writes the local `struct gup_test`; the pages it pins are the
-    // test's own anonymous memory, which the kernel only gets and puts.
+    // SAFETY: `gup_fd` is the gup_test driver (our caller's contract), whose ioctls read and
+    // write the local `struct gup_test` and only get/pin and put the pages at `addr`.
     let ret = unsafe { libc::ioctl(gup_fd, cmd as libc::Ioctl, std::ptr::from_mut(&mut gup)) };
     if ret != 0 {
         super::perror("ioctl on error\n");

@@ -1,46 +1,28 @@
-//! HugeTLB helpers of hugepage_settings.c: `default_huge_page_size()`,
-//! `hugetlb_free_default_pages()` and `HUGETLB_SETUP_DEFAULT_PAGES(1)` (make sure one default
-//! huge page is free for the run, restore the pool size afterwards).
+//! HugeTLB helpers of hugepage_settings.c on `hmm-dmirror`'s `hugepage` module:
+//! `default_huge_page_size()`, `hugetlb_free_default_pages()` and
+//! `HUGETLB_SETUP_DEFAULT_PAGES(1)` (make sure one default huge page is free for the run,
+//! restore the pool size afterwards, also when the run is interrupted by a signal).
 
 use std::ffi::CString;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
+use hmm_dmirror::hugepage::{self, NR_HUGEPAGES};
+
 /// `default_huge_page_size()`: the `Hugepagesize:` of /proc/meminfo in bytes, 0 if none.
 pub fn default_huge_page_size() -> usize {
-    hmm_dmirror::default_huge_page_size()
+    hugepage::default_huge_page_size()
         .ok()
         .flatten()
         .unwrap_or(0)
 }
 
-fn sysfs_path(size: usize, attr: &str) -> String {
-    format!(
-        "/sys/kernel/mm/hugepages/hugepages-{}kB/{attr}",
-        size / 1024
-    )
-}
-
-/// `read_num()`: the number at the start of a sysfs file, `None` if unreadable.
-fn read_num(path: &str) -> Option<u64> {
-    let s = std::fs::read_to_string(path).ok()?;
-    let digits: String = s
-        .trim_start()
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    Some(digits.parse().unwrap_or(0))
-}
-
 /// `hugetlb_free_default_pages()`: free huge pages of the default size (0 without hugetlb).
 pub fn hugetlb_free_default_pages() -> u64 {
-    let size = default_huge_page_size();
-    if size == 0 {
-        return 0;
-    }
-    read_num(&sysfs_path(size, "free_hugepages")).unwrap_or(0)
+    hugepage::free_huge_pages().unwrap_or(0)
 }
 
-/// What must be written back at exit: `nr_hugepages` path and its saved value.
+/// What must be written back at exit: the pool ([`NR_HUGEPAGES`]) and its size before the
+/// run.
 struct Restore {
     path: CString,
     value: CString,
@@ -58,7 +40,8 @@ fn restore_now() {
     // RESTORE atomically, so this is its only user; it is deliberately leaked (freeing is
     // not async-signal-safe).
     let r = unsafe { &*p };
-    // SAFETY: open/write/close with valid NUL-terminated strings.
+    // SAFETY: open/write/close with a valid NUL-terminated path and a buffer of the length
+    // given.
     unsafe {
         let fd = libc::open(r.path.as_ptr(), libc::O_WRONLY);
         if fd >= 0 {
@@ -91,27 +74,20 @@ pub fn reset_signal_handlers() {
 /// pool so that `nr` are; the old pool size is written back by [`hugetlb_restore_settings`]
 /// or when the run is interrupted. Returns whether `nr` pages are free afterwards.
 ///
-/// Unlike C (which bails out of the whole run when sysfs cannot be written), a failure here
-/// is only reported; the hugetlb tests then skip with "Not enough huge pages".
+/// Unlike C (which bails out of the whole run when the pool cannot be written), a failure
+/// here is only reported; the hugetlb tests then skip with "Not enough huge pages".
 pub fn hugetlb_setup_default(nr: u64) -> bool {
-    let size = default_huge_page_size();
-    if size == 0 {
+    if default_huge_page_size() == 0 {
         return false;
     }
-    let nr_path = sysfs_path(size, "nr_hugepages");
-    let (Some(free), Some(total)) = (
-        read_num(&sysfs_path(size, "free_hugepages")),
-        read_num(&nr_path),
-    ) else {
+    let (Ok(free), Ok(total)) = (hugepage::free_huge_pages(), hugepage::huge_pages_total()) else {
         return false;
     };
     if free >= nr {
         return true;
     }
-    let (Ok(path), Ok(value)) = (
-        CString::new(nr_path.clone()),
-        CString::new(total.to_string()),
-    ) else {
+    let (Ok(path), Ok(value)) = (CString::new(NR_HUGEPAGES), CString::new(total.to_string()))
+    else {
         return false;
     };
     RESTORE.store(
@@ -123,10 +99,10 @@ pub fn hugetlb_setup_default(nr: u64) -> bool {
         unsafe { libc::signal(sig, restore_on_signal as *const () as libc::sighandler_t) };
     }
     let want = total + (nr - free);
-    if let Err(e) = std::fs::write(&nr_path, want.to_string()) {
+    if let Err(e) = hugepage::set_huge_pages_total(want) {
         // write_num_ignore_einval(): EINVAL is not an error.
-        if e.raw_os_error() != Some(libc::EINVAL) {
-            eprintln!("# {nr_path} write({want}) failed: {e}");
+        if e.errno() != Some(hmm_dmirror::Errno::INVAL) {
+            eprintln!("# {e}");
         }
     }
     hugetlb_free_default_pages() >= nr

@@ -56,13 +56,14 @@ impl Hmm {
         }
 
         let base = buffer.ptr as usize;
-        ASSERT_EQ!(gup_test_exec(gup_fd, base, GUP_BASIC_TEST, 1, ps, 0), 0);
+        let gup = |fd, addr, cmd, npages, size, flags| {
+            // SAFETY: `fd` is `gup_fd`, opened on GUP_TEST_PATH above.
+            unsafe { gup_test_exec(fd, addr, cmd, npages, size, flags) }
+        };
+        ASSERT_EQ!(gup(gup_fd, base, GUP_BASIC_TEST, 1, ps, 0), 0);
+        ASSERT_EQ!(gup(gup_fd, base + ps, GUP_FAST_BENCHMARK, 1, ps, 0), 0);
         ASSERT_EQ!(
-            gup_test_exec(gup_fd, base + ps, GUP_FAST_BENCHMARK, 1, ps, 0),
-            0
-        );
-        ASSERT_EQ!(
-            gup_test_exec(
+            gup(
                 gup_fd,
                 base + 2 * ps,
                 PIN_FAST_BENCHMARK,
@@ -73,7 +74,7 @@ impl Hmm {
             0
         );
         ASSERT_EQ!(
-            gup_test_exec(gup_fd, base + 3 * ps, PIN_LONGTERM_BENCHMARK, 1, ps, 0),
+            gup(gup_fd, base + 3 * ps, PIN_LONGTERM_BENCHMARK, 1, ps, 0),
             0
         );
 

@@ -19,11 +19,15 @@ struct UffdThreadArgs {
 }
 
 /// `ioctl(fd, req, arg)` on a local argument struct.
-fn ioctl_arg<T>(fd: i32, req: u32, arg: &mut T) -> i32 {
-    // SAFETY: the userfaultfd ioctls used here read/write exactly the local `T` passed
-    // (sizes checked at compile time in sys::userfaultfd); UFFDIO_COPY additionally reads the
-    // thread's page buffer and fills a registered page of the test's own mapping, which no
-    // Rust reference points into.
+///
+/// # Safety
+///
+/// `fd` is a userfaultfd and `req` one of its ioctls whose argument is a `T` (the
+/// `sys::userfaultfd` structs, sizes checked at compile time); whatever else the request
+/// accesses is valid and observed by no Rust reference (UFFDIO_COPY reads `src` and fills
+/// `dst`).
+unsafe fn ioctl_arg<T>(fd: i32, req: u32, arg: &mut T) -> i32 {
+    // SAFETY: forwarded to our caller; `arg` is exclusively borrowed for the call.
     unsafe { libc::ioctl(fd, req as libc::Ioctl, std::ptr::from_mut(arg)) }
 }
 
@@ -80,7 +84,10 @@ fn uffd_handler_thread(args: UffdThreadArgs) {
             copy: 0,
         };
 
-        let ret = ioctl_arg(args.uffd, UFFDIO_COPY, &mut copy);
+        // SAFETY: UFFDIO_COPY with its struct: reads the thread's page buffer and fills the
+        // faulting page of the case's registered mapping, which the buffer reaches only
+        // through volatile views (none alive: the faulting access is the device's).
+        let ret = unsafe { ioctl_arg(args.uffd, UFFDIO_COPY, &mut copy) };
         if ret < 0 {
             break;
         }
@@ -109,7 +116,8 @@ impl Hmm {
             features: 0,
             ioctls: 0,
         };
-        let ret = ioctl_arg(uffd, UFFDIO_API, &mut api);
+        // SAFETY: UFFDIO_API with its struct, on the userfaultfd just made.
+        let ret = unsafe { ioctl_arg(uffd, UFFDIO_API, &mut api) };
         ASSERT_EQ!(ret, 0);
 
         let mut buffer = HmmBuffer::new_unmapped(size, size);
@@ -133,7 +141,8 @@ impl Hmm {
             mode: UFFDIO_REGISTER_MODE_MISSING,
             ioctls: 0,
         };
-        let ret = ioctl_arg(uffd, UFFDIO_REGISTER, &mut reg);
+        // SAFETY: UFFDIO_REGISTER with its struct: registers the buffer's own mapping.
+        let ret = unsafe { ioctl_arg(uffd, UFFDIO_REGISTER, &mut reg) };
         ASSERT_EQ!(ret, 0);
 
         // Set up the handler thread
