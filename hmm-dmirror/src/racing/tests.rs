@@ -14,7 +14,7 @@ use crate::fake::FakeDriver;
 use crate::{Abi, Device, Error, Mapping, Mirror, Request};
 
 /// How long a request waits for a second one to arrive.
-const RENDEZVOUS: Duration = Duration::from_millis(300);
+const RENDEZVOUS: Duration = Duration::from_secs(1);
 
 /// Mainline numbering; copies whole pages between `cmd.addr` and `cmd.ptr`.
 #[derive(Default)]
