@@ -7,10 +7,11 @@
 //! mm calls take addresses; each is checked to lie inside a mapping the buffer owns and goes
 //! through that [`Mapping`] (which tracks, page by page, what it still owns and unmaps only
 //! that when dropped). Memory is reached through bounds-checked volatile views ([`Ints`],
-//! [`Bytes`]) borrowed from the buffer; a view may still touch a page the test unmapped or
-//! protected, which faults the case's process exactly as the C test would (the harness
-//! reports the signal). A request needs `&mut HmmBuffer`, so no view is alive while the
-//! kernel writes.
+//! [`Bytes`]) borrowed from the buffer. A view panics on an access to a page the buffer did
+//! not own when the view was made (the C test would fault there), and `munmap`/`mremap`
+//! take `&mut HmmBuffer`, so no view outlives a page it may touch; a page the test protected
+//! faults the case's process exactly as the C test would (the harness reports the signal).
+//! A request needs `&mut HmmBuffer`, so no view is alive while the kernel writes.
 
 use std::marker::PhantomData;
 
@@ -248,10 +249,26 @@ impl HmmBuffer {
         self.ints_at(self.ptr, len)
     }
 
+    /// The pages of `[addr, addr + len)` the buffer does not own (unmapped or moved), as
+    /// byte offsets from `addr`; panics (naming `what`) outside the buffer's mappings.
+    fn holes(&self, addr: usize, len: usize, what: &str) -> Holes {
+        let (m, first) = self.mapping_of(addr, len, what);
+        let ps = m.page_size();
+        let last = (addr + len).div_ceil(ps).saturating_sub(m.addr() / ps);
+        let mut holes = Vec::new();
+        for page in first..last.min(m.npages()) {
+            if !m.is_mapped(page) {
+                let page_addr = m.addr() + page * ps;
+                holes.push(page_addr.saturating_sub(addr)..page_addr + ps - addr);
+            }
+        }
+        Holes(holes)
+    }
+
     /// `len` bytes at `addr` (inside one of the buffer's mappings) as `int`s.
     pub fn ints_at(&self, addr: *mut u8, len: usize) -> Ints<'_> {
-        self.mapping_of(addr as usize, len, "ints view");
         Ints {
+            holes: self.holes(addr as usize, len, "ints view"),
             base: addr.cast(),
             len: len / 4,
             _buf: PhantomData,
@@ -260,8 +277,8 @@ impl HmmBuffer {
 
     /// `len` bytes at `ptr` as bytes.
     pub fn bytes(&self, len: usize) -> Bytes<'_> {
-        self.mapping_of(self.ptr as usize, len, "bytes view");
         Bytes {
+            holes: self.holes(self.ptr as usize, len, "bytes view"),
             base: self.ptr,
             len,
             _buf: PhantomData,
@@ -271,6 +288,7 @@ impl HmmBuffer {
     /// The mirror as `int`s (borrowing the buffer exclusively: the view writes it).
     pub fn mirror_ints(&mut self) -> Ints<'_> {
         Ints {
+            holes: Holes::default(),
             base: self.mirror.as_mut_ptr().cast(),
             len: self.mirror.len() / 4,
             _buf: PhantomData,
@@ -280,6 +298,7 @@ impl HmmBuffer {
     /// The mirror as bytes (borrowing the buffer exclusively: the view writes it).
     pub fn mirror_bytes(&mut self) -> Bytes<'_> {
         Bytes {
+            holes: Holes::default(),
             base: self.mirror.as_mut_ptr(),
             len: self.mirror.len(),
             _buf: PhantomData,
@@ -300,12 +319,29 @@ impl HmmBuffer {
     }
 
     /// `munmap(addr, len)` inside one of the buffer's mappings: 0, or -1. The pages are no
-    /// longer the buffer's (a view of them faults, as in C).
-    pub fn munmap(&self, addr: *mut u8, len: usize) -> i32 {
+    /// longer the buffer's (a view made afterwards panics on them, where C faults); `&mut`,
+    /// so no view made before is still alive.
+    pub fn munmap(&mut self, addr: *mut u8, len: usize) -> i32 {
         let Some((m, first, n)) = self.pages_of(addr, len, "munmap") else {
             return -1;
         };
-        ret(self.mappings[m].unmap_pages(first, n))
+        // As munmap(2), pages already unmapped are no error: unmap the runs still owned.
+        let m = &self.mappings[m];
+        let mut page = first;
+        while page < first + n {
+            if !m.is_mapped(page) {
+                page += 1;
+                continue;
+            }
+            let start = page;
+            while page < first + n && m.is_mapped(page) {
+                page += 1;
+            }
+            if ret(m.unmap_pages(start, page - start)) != 0 {
+                return -1;
+            }
+        }
+        0
     }
 
     /// `madvise(addr, len, advice)` inside one of the buffer's mappings: 0, or -1.
@@ -424,9 +460,25 @@ pub fn hmm_buffer_free(buffer: HmmBuffer) {
     drop(buffer);
 }
 
+/// Byte ranges of a view that lie on pages the buffer did not own when it was made.
+#[derive(Clone, Default)]
+struct Holes(Vec<std::ops::Range<usize>>);
+
+impl Holes {
+    /// Panics if any byte of `[off, off + len)` lies in a hole.
+    fn check(&self, off: usize, len: usize) {
+        for h in &self.0 {
+            if off < h.end && h.start < off + len {
+                panic!("access to byte {off} of a view: its page is not the buffer's (unmapped or moved; C would fault)");
+            }
+        }
+    }
+}
+
 /// A bounds-checked volatile `int *` into a buffer's mapping or mirror.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct Ints<'a> {
+    holes: Holes,
     base: *mut i32,
     len: usize,
     _buf: PhantomData<&'a HmmBuffer>,
@@ -440,8 +492,11 @@ impl Ints<'_> {
             "int index {i} out of range ({} ints)",
             self.len
         );
-        // SAFETY: in bounds of memory the borrowed buffer owns (checked when the view was
-        // made); volatile because the device changes it behind the compiler's back.
+        self.holes.check(4 * i, 4);
+        // SAFETY: in bounds of memory the borrowed buffer owned when the view was made
+        // (checked then, and above: not in a hole), which it keeps while the view lives
+        // (unmapping takes the buffer by `&mut`); volatile because the device changes it
+        // behind the compiler's back.
         unsafe { self.base.add(i).read_volatile() }
     }
 
@@ -452,6 +507,7 @@ impl Ints<'_> {
             "int index {i} out of range ({} ints)",
             self.len
         );
+        self.holes.check(4 * i, 4);
         // SAFETY: as in `get`.
         unsafe { self.base.add(i).write_volatile(v) }
     }
@@ -467,6 +523,7 @@ impl Ints<'_> {
             "fill of {len} ints out of range ({} ints)",
             self.len
         );
+        self.holes.check(0, 4 * len);
         // SAFETY: in bounds (checked above) of memory the borrowed buffer owns; no request
         // runs meanwhile (requests take the buffer by `&mut`), so nothing else writes it, and
         // `f` captures no view through which the slice could be aliased.
@@ -495,8 +552,9 @@ impl Ints<'_> {
 }
 
 /// A bounds-checked volatile `unsigned char *` into a buffer's mapping or mirror.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct Bytes<'a> {
+    holes: Holes,
     base: *mut u8,
     len: usize,
     _buf: PhantomData<&'a HmmBuffer>,
@@ -510,6 +568,7 @@ impl Bytes<'_> {
             "byte index {i} out of range ({} bytes)",
             self.len
         );
+        self.holes.check(i, 1);
         // SAFETY: as in `Ints::get`.
         unsafe { self.base.add(i).read_volatile() }
     }
@@ -521,6 +580,7 @@ impl Bytes<'_> {
             "byte index {i} out of range ({} bytes)",
             self.len
         );
+        self.holes.check(i, 1);
         // SAFETY: as in `Ints::get`.
         unsafe { self.base.add(i).write_volatile(v) }
     }
@@ -533,5 +593,66 @@ impl Bytes<'_> {
     /// Whether the view is empty.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ps() -> usize {
+        hmm_dmirror::page_size()
+    }
+
+    fn anon(pages: usize) -> HmmBuffer {
+        let rw = libc::PROT_READ | libc::PROT_WRITE;
+        hmm_buffer_alloc(
+            pages * ps(),
+            ps(),
+            rw,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_view_refuses_the_pages_the_buffer_unmapped() {
+        let mut buffer = anon(4);
+        let ints_per_page = ps() / 4;
+        let page1 = buffer.at(ps());
+        assert_eq!(buffer.munmap(page1, ps()), 0);
+        let view = buffer.ints(4 * ps());
+        view.set(0, 7);
+        view.set(2 * ints_per_page, 9);
+        assert_eq!((view.get(0), view.get(2 * ints_per_page)), (7, 9));
+        let hole = std::panic::catch_unwind(|| view.get(ints_per_page + 1));
+        assert!(hole.is_err(), "read of an unmapped page");
+        // A view starting inside the hole, misaligned: the hole ends where the page does.
+        let view = buffer.ints_at(buffer.at(ps() + 8), 2 * ps());
+        assert!(std::panic::catch_unwind(|| view.get(0)).is_err());
+        assert_eq!(view.get((ps() - 8) / 4), 9);
+        // As munmap(2), a range with pages already unmapped is no error.
+        assert_eq!(buffer.munmap(buffer.ptr, 2 * ps()), 0);
+        assert_eq!(buffer.munmap(page1, ps()), 0);
+        hmm_buffer_free(buffer);
+    }
+
+    #[test]
+    fn mremap_moves_pages_into_a_hole_and_the_buffer_follows() {
+        let mut buffer = anon(4);
+        let base = buffer.ptr;
+        buffer.ints(ps()).set(0, 42);
+        assert_eq!(buffer.munmap(buffer.at(2 * ps()), 2 * ps()), 0);
+        let flags = libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED;
+        // SAFETY: the target is the hole just unmapped; this test maps nothing meanwhile.
+        let p = unsafe { buffer.mremap(base, ps(), ps(), flags, base.wrapping_add(2 * ps())) };
+        assert_eq!(p, base.wrapping_add(2 * ps()));
+        buffer.ptr = p;
+        assert_eq!(buffer.ints(ps()).get(0), 42);
+        // The source is gone (no DONTUNMAP): a view of it refuses it.
+        let view = buffer.ints_at(base, ps());
+        assert!(std::panic::catch_unwind(|| view.get(0)).is_err());
+        hmm_buffer_free(buffer);
     }
 }
