@@ -13,7 +13,7 @@ use crate::sys::{self, page_size};
 use crate::verdict::{self, Run};
 use anyhow::{bail, Result};
 use hmm_dmirror::sys::hmm_dmirror_cmd;
-use hmm_dmirror::{Abi, PageState, Request};
+use hmm_dmirror::{Abi, Mirror, PageState, Request};
 use std::collections::BTreeMap;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -612,7 +612,6 @@ fn stress_here(
     start: Instant,
     deadline: Instant,
 ) -> Result<Part> {
-    let ps = page_size();
     let devs = open_devs(o.abi)?;
     // SAFETY: open(2) with a NUL-terminated path.
     let nullfd = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
@@ -630,15 +629,15 @@ fn stress_here(
         busy_closes: AtomicU64::new(0),
         stop: AtomicBool::new(false),
     };
-    let mut mirrors = Vec::new();
-    for _ in 0..threads * 2 {
-        mirrors.push(sys::mmap(
-            MIRROR * ps,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-        )?);
-    }
+    // Two mirrors per thread, owned here until every worker has joined (the scope below);
+    // the workers reach them only through these addresses (volatile copies and requests).
+    let mut mirror_bufs = (0..threads * 2)
+        .map(|_| Mirror::try_for_pages(MIRROR))
+        .collect::<hmm_dmirror::Result<Vec<Mirror>>>()?;
+    let mirrors: Vec<usize> = mirror_bufs
+        .iter_mut()
+        .map(|m| m.as_mut_ptr() as usize)
+        .collect();
     let mut total = Stats::default();
     let mut ops: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut run = Run::default();
@@ -754,6 +753,8 @@ fn stress_here(
         }
     });
     run.ran = last_stop.saturating_duration_since(start);
+    // Every worker has joined: nothing uses the mirrors' addresses any more.
+    drop(mirror_bufs);
     for &(fd, _) in &sh.devs {
         // SAFETY: closing fds opened above.
         unsafe { libc::close(fd) };
@@ -806,20 +807,17 @@ pub fn run(o: &Opts) -> Result<bool> {
     if o.fork {
         let devs = open_devs(o.abi)?;
         if let Some(c) = o.abi.request_code(Request::MigrateToDev) {
-            let mirror = sys::mmap(
-                nblocks * BP * ps / 2,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-            )?;
+            let mut mirror = Mirror::try_for_pages(nblocks * BP / 2)?;
             let mut cmd = hmm_dmirror_cmd {
                 addr: base as u64,
-                ptr: mirror as u64,
+                ptr: mirror.as_mut_ptr() as u64,
                 npages: (nblocks * BP / 2) as u64,
                 cpages: 0,
                 faults: 0,
             };
-            // SAFETY: the arena's first half and a fresh mirror of the same size.
+            // SAFETY: MIGRATE_TO_DEV keeps the contents of the arena's first half and writes
+            // as many bytes into `mirror`, a fresh buffer of that size that no reference
+            // observes until the call returns.
             let r = unsafe { sys::ioctl(devs[0].0, c, std::ptr::from_mut(&mut cmd) as usize) };
             pre.record("MIGRATE_TO_DEV(before fork)", r);
             println!(
