@@ -392,8 +392,9 @@ impl Device {
     /// the CPU page table holds (`hmm_range_fault()` without faulting): not present, read-only,
     /// writable, zero page, mapped by a PMD or PUD, in which device's memory.
     ///
-    /// A page outside any mapping reads as [`crate::PageState::ERROR`] in both drivers. The
-    /// snapshot faults nothing in and moves nothing.
+    /// A page outside any mapping, or in one without read permission (`PROT_NONE`), reads as
+    /// [`crate::PageState::ERROR`] in both drivers; a page never touched as
+    /// [`crate::PageState::NONE`]. The snapshot faults nothing in and moves nothing.
     ///
     /// # Errors
     ///
