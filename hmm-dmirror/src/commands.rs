@@ -125,16 +125,16 @@ impl Device {
     }
 
     /// `HMM_DMIRROR_READ_UNLOCKED`: as [`Device::read`], but the driver faults pages in with
-    /// `hmm_range_fault_unlocked_timeout()`, which may drop the mmap lock and wait, so a fault that
-    /// needs userspace (a `userfaultfd`-registered range: the request blocks until the handler
-    /// resolves it) completes instead of failing.
+    /// `hmm_range_fault_unlocked_timeout()`, which may drop the mmap lock and wait, so a
+    /// fault that needs userspace (a `userfaultfd`-registered range: the request blocks until
+    /// the handler resolves it) completes instead of failing.
     ///
     /// # Errors
     ///
     /// As [`Device::read`], except that the fault retries without a time limit instead of
-    /// failing with `EBUSY`, and `EINTR` (a fatal signal while waiting) ends the request; the
-    /// library retries `EINTR`. Drivers that stop at RELEASE (some recent kernels) answer this
-    /// number with `EINVAL`. [`Error::Unsupported`] cannot happen: both ABIs number it.
+    /// failing with `EBUSY` (`EINTR`, from waiting for the mmap lock, is retried by the
+    /// library). Drivers that stop at RELEASE (some recent kernels) answer this number with
+    /// `EINVAL`. [`Error::Unsupported`] cannot happen: both ABIs number it.
     ///
     /// # Examples
     ///
@@ -155,7 +155,7 @@ impl Device {
 
     /// `HMM_DMIRROR_WRITE`: the device writes `src` (at least `range.len()` bytes) into the
     /// range of a [`Mapping`], faulting every page in for writing first (a copy-on-write page is
-    /// copied, a page in device memory is migrated back where the fault requires it).
+    /// copied; a page in another device's private memory is migrated back).
     ///
     /// Every page of the range must still be owned by its mapping ([`Error::Unmapped`]); the
     /// mapping is locked during the request, so a concurrent [`Mapping::unmap_pages`] waits. A
