@@ -19,6 +19,26 @@ use crate::{Abi, AbiEvidence, Error, Request, Result};
 /// parameter, else a one-page probe), and refuses an ABI asked for that the driver does not
 /// speak ([`Error::AbiMismatch`]) or a file that speaks neither ([`Error::AbiUnknown`]). So
 /// the numbers a `Device` sends mean to the driver what the library sized its buffers for.
+///
+/// One method per request (`HMM_DMIRROR_READ` is [`Device::read`], and so on); each says
+/// what the request does, what it needs and which errno means what, for the C driver
+/// (`lib/test_hmm.c`) and our module where they differ.
+///
+/// # Errors every request can return
+///
+/// - [`Error::Unsupported`]: the request has no number in the device's ABI
+///   (MIGRATE_ON_FAULT_TO_DEV on a mainline driver), checked before the syscall.
+/// - [`Error::Request`] with `EINVAL` from a driver that does not know the number (some
+///   recent kernels stop at RELEASE: no FLAGS, no READ_UNLOCKED), or, for every request but
+///   RELEASE, FLAGS and CHECK_EXCLUSIVE, when the process whose address space the file
+///   mirrors has exited
+///   (a descriptor inherited by a child outliving its parent; READ, READ_UNLOCKED and WRITE
+///   say `EFAULT` then).
+/// - `EINTR` is never returned: the library retries the request.
+///
+/// The entry checks of both drivers (an `addr` that is not page aligned, `npages = 0`, a
+/// range whose end wraps, a `cmd` the kernel cannot copy) cannot fail through the safe
+/// methods, whose ranges and buffers are real memory; [`Device::raw`] lists them.
 pub struct Device {
     fd: OwnedFd,
     path: PathBuf,

@@ -1,6 +1,20 @@
 //! Safe userspace access to the Linux HMM test device (`/dev/hmm_dmirrorN`, `lib/test_hmm.c`,
 //! or the hmm-rs kernel module), built on `rustix`.
 //!
+//! HMM (heterogeneous memory management) lets a device mirror a process's address space
+//! and migrate its pages to device memory: the kernel's [`Documentation/mm/hmm.rst`][hmm]
+//! ([source][hmm-rst]). The test device is a driver that plays such a device in software:
+//! [`lib/test_hmm.c`][test_hmm], its ABI [`lib/test_hmm_uapi.h`][uapi], and the selftest
+//! that drives it, [`tools/testing/selftests/mm/hmm-tests.c`][hmm-tests]. Each request
+//! method of [`Device`] documents its errors, per driver where the C driver and the hmm-rs
+//! module differ, and has an example.
+//!
+//! [hmm]: https://docs.kernel.org/mm/hmm.html
+//! [hmm-rst]: https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/tree/Documentation/mm/hmm.rst
+//! [test_hmm]: https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/tree/lib/test_hmm.c
+//! [uapi]: https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/tree/lib/test_hmm_uapi.h
+//! [hmm-tests]: https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/tree/tools/testing/selftests/mm/hmm-tests.c
+//!
 //! - [`Device`]: an open device and the [`Abi`] (request numbering) its driver speaks, found
 //!   out when it is opened, never assumed (`ABI.md`): one method per request
 //!   (`commands.rs`): [`Device::read`], [`Device::write`], [`Device::write_slice`],

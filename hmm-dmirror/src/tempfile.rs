@@ -1,7 +1,7 @@
 //! [`TempFile`]: an unlinked temporary file of fixed size to map (like `hmm_create_file()`).
 
 use std::fs::File;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -10,8 +10,10 @@ use rustix::fs::{Mode, OFlags};
 use crate::{Error, Result};
 
 /// An `O_TMPFILE` file (in `/tmp`, else [`std::env::temp_dir`]) truncated to a fixed size,
-/// deleted when dropped. Its size cannot change through this API, so mappings of it stay
-/// backed; it deliberately does not implement `AsFd`.
+/// deleted when dropped. Its size cannot change through the safe API, so mappings of it stay
+/// backed: it deliberately does not implement `AsFd`, only `AsRawFd` (for code that maps it
+/// itself, e.g. with `MAP_FIXED` into a reservation), whose descriptor takes `unsafe` code to
+/// use.
 #[derive(Debug)]
 pub struct TempFile {
     file: File,
@@ -93,5 +95,13 @@ impl TempFile {
 
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.file.as_fd()
+    }
+}
+
+impl AsRawFd for TempFile {
+    /// The descriptor, for mapping the file by hand. Shrinking the file through it makes
+    /// mappings of the lost part raise SIGBUS when touched.
+    fn as_raw_fd(&self) -> RawFd {
+        self.file.as_raw_fd()
     }
 }

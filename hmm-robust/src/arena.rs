@@ -4,7 +4,8 @@
 //! without being asked shows up.
 use crate::sys::{self, page_size};
 use anyhow::{Context, Result};
-use std::os::fd::RawFd;
+use hmm_dmirror::TempFile;
+use std::os::fd::{AsRawFd, RawFd};
 
 /// Kind of a region.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,8 +117,8 @@ pub struct Arena {
     pub regions: Vec<Region>,
     /// Unmapped holes (address, pages).
     pub holes: Vec<(usize, usize)>,
-    /// File descriptors kept open for file and device mappings.
-    _fds: Vec<RawFd>,
+    /// The temporary files behind the file regions (kept open for the run).
+    _files: Vec<TempFile>,
 }
 
 /// Reserve `len` bytes (PROT_NONE) with the buffer at an `align`-aligned address after two
@@ -135,41 +136,13 @@ fn reserve(npages: usize, align: usize) -> Result<usize> {
     Ok(buf)
 }
 
-fn tmpfile(len: usize) -> Result<RawFd> {
-    let dir = c"/tmp";
-    // SAFETY: open(2) with a NUL-terminated path; returns a new fd or -1.
-    let mut fd = unsafe { libc::open(dir.as_ptr(), libc::O_TMPFILE | libc::O_RDWR, 0o600) };
-    if fd < 0 {
-        // No O_TMPFILE (9p): a named file, unlinked at once.
-        let path = format!("/tmp/hmm-robust-{}-{}\0", std::process::id(), len);
-        // SAFETY: as above, NUL-terminated.
-        fd = unsafe {
-            libc::open(
-                path.as_ptr().cast(),
-                libc::O_CREAT | libc::O_EXCL | libc::O_RDWR,
-                0o600,
-            )
-        };
-        if fd < 0 {
-            anyhow::bail!("temporary file in /tmp: errno {}", sys::errno());
-        }
-        // SAFETY: as above.
-        unsafe { libc::unlink(path.as_ptr().cast()) };
-    }
-    // SAFETY: ftruncate of the fd just opened.
-    if unsafe { libc::ftruncate(fd, len as i64) } != 0 {
-        anyhow::bail!("ftruncate: errno {}", sys::errno());
-    }
-    Ok(fd)
-}
-
 impl Arena {
     /// An empty arena.
     pub fn new() -> Arena {
         Arena {
             regions: Vec::new(),
             holes: Vec::new(),
-            _fds: Vec::new(),
+            _files: Vec::new(),
         }
     }
 
@@ -184,11 +157,16 @@ impl Arena {
         dev_fd: RawFd,
     ) -> Result<bool> {
         let ps = page_size();
-        let huge = 2 << 20;
-        let align = if matches!(kind, Kind::Hugetlb | Kind::Thp) {
-            huge
-        } else {
-            ps
+        let align = match kind {
+            Kind::Thp => hmm_dmirror::pmd_size()?,
+            Kind::Hugetlb => match hmm_dmirror::default_huge_page_size()? {
+                Some(size) => size,
+                None => {
+                    eprintln!("hmm-robust: no hugetlb region (no hugetlbfs); skipped");
+                    return Ok(false);
+                }
+            },
+            _ => ps,
         };
         let buf = reserve(npages, align)?;
         let len = npages * ps;
@@ -212,9 +190,11 @@ impl Arena {
                 sys::mmap_fixed(buf, len, rw, anon | libc::MAP_HUGETLB, -1, 0)
             },
             Kind::File => {
-                let fd = tmpfile(len)?;
-                self._fds.push(fd);
-                // SAFETY: inside the reservation.
+                let file = TempFile::new(len as u64)?;
+                let fd = file.as_raw_fd();
+                self._files.push(file);
+                // SAFETY: inside the reservation; the file (kept open in `_files`, its size
+                // never changed) has `len` bytes, so the whole mapping is backed.
                 unsafe { sys::mmap_fixed(buf, len, rw, libc::MAP_SHARED, fd, 0) }
             }
             // SAFETY: inside the reservation.

@@ -688,16 +688,20 @@ pub fn run(o: &Opts) -> Result<bool> {
     }
     let mut arena = Arena::new();
     let dev0 = devs[0].as_raw_fd();
+    // One PMD (THP) and one default huge page (hugetlb): 512 pages each on x86-64.
+    let thp_pages = hmm_dmirror::pmd_size()? / page_size();
+    let hugetlb_pages =
+        hmm_dmirror::default_huge_page_size()?.map_or(thp_pages, |size| size / page_size());
     for (k, n) in [
         (Kind::AnonPrivate, 32),
         (Kind::AnonPrivate, 16),
         (Kind::AnonShared, 16),
-        (Kind::Thp, 512),
+        (Kind::Thp, thp_pages),
         (Kind::ReadOnly, 16),
         (Kind::ProtNone, 16),
         (Kind::File, 16),
         (Kind::DeviceFd, 8),
-        (Kind::Hugetlb, 512),
+        (Kind::Hugetlb, hugetlb_pages),
         (Kind::Sink, 128),
         (Kind::Bystander, 32),
         (Kind::Mirror, MIRROR_PAGES),

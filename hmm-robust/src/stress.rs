@@ -13,7 +13,7 @@ use crate::sys::{self, page_size};
 use crate::verdict::{self, Run};
 use anyhow::{bail, Result};
 use hmm_dmirror::sys::hmm_dmirror_cmd;
-use hmm_dmirror::{Abi, PageState, Request};
+use hmm_dmirror::{Abi, Mirror, PageState, Request};
 use std::collections::BTreeMap;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,6 +23,15 @@ use std::time::{Duration, Instant};
 const BP: usize = 8;
 /// Pages of each thread's mirror.
 const MIRROR: usize = 64;
+
+/// Where [`Worker::check_owned`] reads the pages it checks.
+#[derive(Clone, Copy)]
+enum Data {
+    /// The thread's mirror (what the device copied out).
+    Mirror,
+    /// The arena pages themselves (what the CPU sees).
+    Arena,
+}
 
 /// Options.
 pub struct Opts {
@@ -117,19 +126,25 @@ impl Worker<'_> {
         self.owns_block(p / BP)
     }
 
-    /// A raw request; records its result under `kind`.
+    /// A request on pages `[first, first + npages)` of the arena with this thread's mirror
+    /// as `ptr`; records its result under `kind`. The range and the mirror are fixed here,
+    /// not passed in, so no caller can point the kernel at memory Rust uses.
     fn req(
         &mut self,
         kind: &'static str,
         fd: RawFd,
         r: Request,
-        addr: usize,
-        ptr: usize,
+        first: usize,
         npages: u64,
     ) -> (Result<(), i32>, hmm_dmirror_cmd) {
+        let n = usize::try_from(npages).unwrap_or(usize::MAX);
+        assert!(
+            n <= MIRROR && first.saturating_add(n) <= self.sh.nblocks * BP,
+            "stress request outside the arena or the mirror: pages {first}+{n}"
+        );
         let mut cmd = hmm_dmirror_cmd {
-            addr: addr as u64,
-            ptr: ptr as u64,
+            addr: self.page_addr(first) as u64,
+            ptr: self.mirror as u64,
             npages,
             cpages: 0,
             faults: 0,
@@ -137,9 +152,11 @@ impl Worker<'_> {
         let Some(c) = code(self.sh.abi, r) else {
             return (Err(libc::ENOTTY), cmd);
         };
-        // SAFETY: addr ranges are in the stress arena (or the thread's own blocks for
-        // WRITE), ptr is this thread's own mirror, arena memory only accessed through volatile
-        // copies; the cmd is a live local.
+        // SAFETY: the range lies in the stress arena and the kernel writes at most `npages`
+        // pages into this thread's mirror, which holds MIRROR pages (both checked above);
+        // neither holds a Rust object: both are only accessed through volatile copies and
+        // requests (WRITE, the one request that changes the range, is sent on this thread's
+        // own blocks only); the cmd is a live local.
         let res = unsafe { sys::ioctl(fd, c, std::ptr::from_mut(&mut cmd) as usize) };
         self.st.record(kind, res);
         (res, cmd)
@@ -157,18 +174,25 @@ impl Worker<'_> {
         (first, n)
     }
 
-    /// Check the owned pages of [first, first+n) in `data` (the device's or CPU's copy).
-    fn check_owned(&mut self, what: &str, first: usize, n: usize, data_at: usize) {
+    /// Check the owned pages of [first, first+n) in `data`: this thread's mirror (the
+    /// device's copy, n <= MIRROR pages) or the arena itself (the CPU's).
+    fn check_owned(&mut self, what: &str, first: usize, n: usize, data: Data) {
         let ps = page_size();
+        assert!(n <= MIRROR && first.saturating_add(n) <= self.sh.nblocks * BP);
         for i in 0..n {
             let p = first + i;
             if !self.owns_page(p) {
                 continue;
             }
+            let at = match data {
+                Data::Mirror => self.mirror + i * ps,
+                Data::Arena => self.page_addr(p),
+            };
             let mut got = vec![0u8; ps];
-            // SAFETY: data_at is this thread's mirror (n <= MIRROR pages) or its own block,
-            // mapped readable at this point.
-            unsafe { sys::read_mem(data_at + i * ps, &mut got) };
+            // SAFETY: `at` is a page of this thread's mirror (MIRROR pages, n checked) or one
+            // of its own arena blocks, which stay mapped readable between this thread's ops
+            // (an op that cannot restore a block loses it and stops the stress).
+            unsafe { sys::read_mem(at, &mut got) };
             self.st.pages_verified += 1;
             if got != page_bytes(self.gen[p], p) {
                 self.st.mismatch(format!(
@@ -199,7 +223,7 @@ impl Worker<'_> {
             }
             10..=19 => {
                 let b = self.rand_own_block();
-                self.check_owned("cpu read", b * BP, BP, self.page_addr(b * BP));
+                self.check_owned("cpu read", b * BP, BP, Data::Arena);
                 "cpu-read"
             }
             20..=27 => {
@@ -212,14 +236,7 @@ impl Worker<'_> {
                     unsafe { sys::write_mem(self.mirror + i * ps, &page_bytes(g, b * BP + i)) };
                 }
                 let fd = self.rand_dev();
-                let (r, _) = self.req(
-                    "WRITE",
-                    fd,
-                    Request::Write,
-                    self.page_addr(b * BP),
-                    self.mirror,
-                    n as u64,
-                );
+                let (r, _) = self.req("WRITE", fd, Request::Write, b * BP, n as u64);
                 for i in 0..n {
                     let p = b * BP + i;
                     let mut got = vec![0u8; ps];
@@ -250,26 +267,20 @@ impl Worker<'_> {
                     },
                     fd,
                     r,
-                    self.page_addr(f),
-                    self.mirror,
+                    f,
                     n as u64,
                 ) {
-                    self.check_owned("device read", f, n, self.mirror);
+                    self.check_owned("device read", f, n, Data::Mirror);
                 }
                 "dev-read"
             }
             38..=49 => {
                 let (f, n) = self.any_range();
                 let fd = self.rand_dev();
-                if let (Ok(()), _) = self.req(
-                    "MIGRATE_TO_DEV",
-                    fd,
-                    Request::MigrateToDev,
-                    self.page_addr(f),
-                    self.mirror,
-                    n as u64,
-                ) {
-                    self.check_owned("migrate to device", f, n, self.mirror);
+                if let (Ok(()), _) =
+                    self.req("MIGRATE_TO_DEV", fd, Request::MigrateToDev, f, n as u64)
+                {
+                    self.check_owned("migrate to device", f, n, Data::Mirror);
                 }
                 "migrate-to-dev"
             }
@@ -280,38 +291,23 @@ impl Worker<'_> {
                     "MIGRATE_ON_FAULT",
                     fd,
                     Request::MigrateOnFaultToDev,
-                    self.page_addr(f),
-                    self.mirror,
+                    f,
                     n as u64,
                 ) {
-                    self.check_owned("migrate on fault", f, n, self.mirror);
+                    self.check_owned("migrate on fault", f, n, Data::Mirror);
                 }
                 "migrate-on-fault"
             }
             50..=62 => {
                 let (f, n) = self.any_range();
                 let fd = self.rand_dev();
-                let _ = self.req(
-                    "MIGRATE_TO_SYS",
-                    fd,
-                    Request::MigrateToSys,
-                    self.page_addr(f),
-                    self.mirror,
-                    n as u64,
-                );
+                let _ = self.req("MIGRATE_TO_SYS", fd, Request::MigrateToSys, f, n as u64);
                 "migrate-to-sys"
             }
             63..=68 => {
                 let (f, n) = self.any_range();
                 let fd = self.rand_dev();
-                if let (Ok(()), _) = self.req(
-                    "SNAPSHOT",
-                    fd,
-                    Request::Snapshot,
-                    self.page_addr(f),
-                    self.mirror,
-                    n as u64,
-                ) {
+                if let (Ok(()), _) = self.req("SNAPSHOT", fd, Request::Snapshot, f, n as u64) {
                     let mut b = vec![0u8; n];
                     // SAFETY: own mirror.
                     unsafe { sys::read_mem_bytes(self.mirror, &mut b) };
@@ -325,23 +321,9 @@ impl Worker<'_> {
             69..=74 => {
                 let (f, n) = self.any_range();
                 let fd = self.rand_dev();
-                if let (Ok(()), _) = self.req(
-                    "EXCLUSIVE",
-                    fd,
-                    Request::Exclusive,
-                    self.page_addr(f),
-                    self.mirror,
-                    n as u64,
-                ) {
-                    self.check_owned("exclusive", f, n, self.mirror);
-                    let _ = self.req(
-                        "CHECK_EXCLUSIVE",
-                        fd,
-                        Request::CheckExclusive,
-                        self.page_addr(f),
-                        self.mirror,
-                        n as u64,
-                    );
+                if let (Ok(()), _) = self.req("EXCLUSIVE", fd, Request::Exclusive, f, n as u64) {
+                    self.check_owned("exclusive", f, n, Data::Mirror);
+                    let _ = self.req("CHECK_EXCLUSIVE", fd, Request::CheckExclusive, f, n as u64);
                 }
                 "exclusive"
             }
@@ -363,8 +345,7 @@ impl Worker<'_> {
                     "MIGRATE_TO_DEV",
                     fd,
                     Request::MigrateToDev,
-                    a,
-                    self.mirror,
+                    b * BP,
                     BP as u64,
                 );
                 std::thread::yield_now();
@@ -374,7 +355,7 @@ impl Worker<'_> {
                     self.lose(b, format!("mprotect of block {b} back to RW: errno {e}"));
                     return;
                 }
-                self.check_owned("after mprotect", b * BP, BP, a);
+                self.check_owned("after mprotect", b * BP, BP, Data::Arena);
                 "mprotect"
             }
             81..=84 => {
@@ -390,14 +371,7 @@ impl Worker<'_> {
                 let r = unsafe { sys::mmap_fixed(a, BP * ps, libc::PROT_NONE, anon, -1, 0) };
                 if r.is_ok() {
                     let fd = self.rand_dev();
-                    let _ = self.req(
-                        "READ(unmapped)",
-                        fd,
-                        Request::Read,
-                        a,
-                        self.mirror,
-                        BP as u64,
-                    );
+                    let _ = self.req("READ(unmapped)", fd, Request::Read, b * BP, BP as u64);
                 }
                 // SAFETY: as above.
                 let r = r.and_then(|()| unsafe {
@@ -427,8 +401,7 @@ impl Worker<'_> {
                         "MIGRATE_TO_DEV(moved)",
                         fd,
                         Request::MigrateToDev,
-                        a,
-                        self.mirror,
+                        b * BP,
                         BP as u64,
                     );
                     // SAFETY: the same two ranges, the pages moved back.
@@ -437,7 +410,7 @@ impl Worker<'_> {
                         return;
                     }
                 }
-                self.check_owned("after mremap", b * BP, BP, a);
+                self.check_owned("after mremap", b * BP, BP, Data::Arena);
                 "mremap"
             }
             92 => {
@@ -448,7 +421,7 @@ impl Worker<'_> {
                 // CPU touch of every own page (faults device pages back).
                 let own = self.own_blocks();
                 let b = own[self.rng.usize(..own.len())];
-                self.check_owned("cpu touch", b * BP, BP, self.page_addr(b * BP));
+                self.check_owned("cpu touch", b * BP, BP, Data::Arena);
                 "cpu-touch"
             }
         };
@@ -549,12 +522,7 @@ impl Worker<'_> {
         let b = f / BP;
         for blk in b..=((f + cnt - 1) / BP).min(self.sh.nblocks - 1) {
             if self.owns_block(blk) {
-                self.check_owned(
-                    "after close-while-busy",
-                    blk * BP,
-                    BP,
-                    self.page_addr(blk * BP),
-                );
+                self.check_owned("after close-while-busy", blk * BP, BP, Data::Arena);
             }
         }
     }
@@ -612,7 +580,6 @@ fn stress_here(
     start: Instant,
     deadline: Instant,
 ) -> Result<Part> {
-    let ps = page_size();
     let devs = open_devs(o.abi)?;
     // SAFETY: open(2) with a NUL-terminated path.
     let nullfd = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
@@ -630,15 +597,15 @@ fn stress_here(
         busy_closes: AtomicU64::new(0),
         stop: AtomicBool::new(false),
     };
-    let mut mirrors = Vec::new();
-    for _ in 0..threads * 2 {
-        mirrors.push(sys::mmap(
-            MIRROR * ps,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-        )?);
-    }
+    // Two mirrors per thread, owned here until every worker has joined (the scope below);
+    // the workers reach them only through these addresses (volatile copies and requests).
+    let mut mirror_bufs = (0..threads * 2)
+        .map(|_| Mirror::try_for_pages(MIRROR))
+        .collect::<hmm_dmirror::Result<Vec<Mirror>>>()?;
+    let mirrors: Vec<usize> = mirror_bufs
+        .iter_mut()
+        .map(|m| m.as_mut_ptr() as usize)
+        .collect();
     let mut total = Stats::default();
     let mut ops: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut run = Run::default();
@@ -678,7 +645,7 @@ fn stress_here(
                             if w.lost.as_ref().is_some_and(|(l, _)| *l == b) {
                                 continue;
                             }
-                            w.check_owned("final", b * BP, BP, w.page_addr(b * BP));
+                            w.check_owned("final", b * BP, BP, Data::Arena);
                         }
                     }
                     Err(p) => {
@@ -754,6 +721,8 @@ fn stress_here(
         }
     });
     run.ran = last_stop.saturating_duration_since(start);
+    // Every worker has joined: nothing uses the mirrors' addresses any more.
+    drop(mirror_bufs);
     for &(fd, _) in &sh.devs {
         // SAFETY: closing fds opened above.
         unsafe { libc::close(fd) };
@@ -806,20 +775,17 @@ pub fn run(o: &Opts) -> Result<bool> {
     if o.fork {
         let devs = open_devs(o.abi)?;
         if let Some(c) = o.abi.request_code(Request::MigrateToDev) {
-            let mirror = sys::mmap(
-                nblocks * BP * ps / 2,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-            )?;
+            let mut mirror = Mirror::try_for_pages(nblocks * BP / 2)?;
             let mut cmd = hmm_dmirror_cmd {
                 addr: base as u64,
-                ptr: mirror as u64,
+                ptr: mirror.as_mut_ptr() as u64,
                 npages: (nblocks * BP / 2) as u64,
                 cpages: 0,
                 faults: 0,
             };
-            // SAFETY: the arena's first half and a fresh mirror of the same size.
+            // SAFETY: MIGRATE_TO_DEV keeps the contents of the arena's first half and writes
+            // as many bytes into `mirror`, a fresh buffer of that size that no reference
+            // observes until the call returns.
             let r = unsafe { sys::ioctl(devs[0].0, c, std::ptr::from_mut(&mut cmd) as usize) };
             pre.record("MIGRATE_TO_DEV(before fork)", r);
             println!(

@@ -1,5 +1,12 @@
 //! Thin syscall wrappers (libc): mmap family, the raw ioctl, and volatile copies to and from
 //! addresses the battery owns. Everything here reports errno as a plain `i32`.
+//!
+//! Host buffers (`hmm_dmirror::Mirror`), temporary files (`hmm_dmirror::TempFile`) and huge
+//! page sizes (`hmm_dmirror::pmd_size`, `default_huge_page_size`) come from the library. The
+//! raw mappings stay here: the fuzzer's guarded regions and the stress arena are
+//! reservations the battery maps into with `MAP_FIXED`, protects, unmaps and moves behind
+//! any owner's back, and sends malformed requests at, which a `hmm_dmirror::Mapping` (it
+//! owns its pages and tracks their state) exists to rule out.
 use anyhow::{bail, Result};
 use std::os::fd::RawFd;
 
