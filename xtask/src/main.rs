@@ -6,10 +6,8 @@
 //! See README.md, "The lab".
 use clap::{Parser, Subcommand};
 
-mod bench;
 mod cache;
 mod chroot;
-mod compare;
 mod host;
 mod kernel;
 mod kmod;
@@ -19,7 +17,6 @@ mod lab;
 mod logscan;
 mod profile;
 mod progress;
-mod robust;
 mod selftest;
 mod suite;
 mod tap;

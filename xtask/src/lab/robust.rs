@@ -7,6 +7,7 @@
 //! is scanned for kernel reports (attributed to the driver whose section they fall in, by the
 //! `[robust] === LABEL: begin` markers the script writes to /dev/kmsg), and a table is
 //! printed. Only the Rust module's failures fail the run; the C driver's are findings.
+use super::env;
 use crate::kernel::Profile;
 use crate::vm::{self, VmRun};
 use crate::{cache, logscan};
@@ -145,9 +146,9 @@ fn judge(s: &BTreeMap<String, String>, reports: usize) -> Vec<String> {
 
 /// Run `lab robust`; returns the exit code.
 pub fn run(o: RobustOpts) -> Result<i32> {
-    let base = crate::lab::prepare(o.profile)?;
-    let (c_ko, rust_ko, rust_why) = crate::lab::both_drivers(&base, o.c_only)?;
-    let crate::lab::Base {
+    let base = env::prepare(o.profile)?;
+    let (c_ko, rust_ko, rust_why) = env::both_drivers(&base, o.c_only)?;
+    let env::Base {
         root, vng, kernel, ..
     } = base;
     if rust_ko.is_none() {
