@@ -6,7 +6,7 @@
 //! otherwise; the probe's answer is cached per host boot. Every boot has a timeout, and a
 //! guest that does not end in time is killed.
 use crate::cache;
-use crate::progress::Stage;
+use crate::progress::{Stage, Ticker};
 use anyhow::{bail, Context, Result};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::process::CommandExt;
@@ -149,10 +149,18 @@ impl VmRun<'_> {
         let output = self.dir.join("output");
         let mut shown = 0u64;
         let mut timed_out = false;
+        // A line a minute while the guest shows nothing: how long it has run, the console's
+        // last line.
+        let mut ticker = Ticker::new("guest up ", &console, 0);
         loop {
             if self.stream {
+                let was = shown;
                 shown = stream_new(&output, shown);
+                if shown != was {
+                    ticker.postpone();
+                }
             }
+            ticker.poll();
             if child.try_wait()?.is_some() {
                 break;
             }
