@@ -6,6 +6,7 @@
 //! See README.md, "The lab".
 use clap::{Parser, Subcommand};
 
+mod accel;
 mod cache;
 mod chroot;
 mod host;

@@ -9,8 +9,8 @@
 use super::env;
 use super::options::{Abi, Driver};
 use crate::kernel::Profile;
-use crate::vm::{self, VmRun};
-use crate::{cache, logscan};
+use crate::vm::VmRun;
+use crate::{accel, cache, logscan};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -114,7 +114,7 @@ pub fn run(o: BenchOpts) -> Result<i32> {
         None => eprintln!("==> Rust module NOT available ({rust_why}): benchmarking the C driver alone; Rust/C ratios will be n/a"),
     }
     let bin = build_bench(&root.join("bench-build.log"))?;
-    let kvm = !o.icount && vm::accel(&vng, &kernel.src, &root)?;
+    let kvm = !o.icount && accel::kvm(&vng, &kernel.src, &root)?;
     let accel = match (kvm, o.icount) {
         (true, _) => "kvm",
         (false, true) => "tcg-icount",

@@ -4,7 +4,7 @@ use super::env::Built;
 use super::options::{Driver, VmOpts};
 use crate::known::Known;
 use crate::vm::{self, VmRun};
-use crate::{cache, logscan, verdict};
+use crate::{accel, cache, logscan, verdict};
 use anyhow::Result;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -74,7 +74,7 @@ pub fn boot(
         (None, String::new())
     };
     let root = cache::root();
-    let kvm = !o.icount && vm::accel(&b.vng, &b.kernel.src, &root)?;
+    let kvm = !o.icount && accel::kvm(&b.vng, &b.kernel.src, &root)?;
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_millis();
@@ -135,6 +135,11 @@ pub fn boot(
             125
         }
     };
+    if kvm && r.rc.is_none() {
+        // Perhaps KVM no longer works: the next boot probes it again.
+        accel::forget(&b.kernel.src, &root);
+        eprintln!("lab: the next boot probes KVM again");
+    }
     let reports = logscan::scan_file(&r.console);
     Ok(Boot {
         rc,

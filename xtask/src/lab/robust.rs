@@ -10,7 +10,7 @@
 use super::env;
 use crate::kernel::Profile;
 use crate::vm::{self, VmRun};
-use crate::{cache, logscan};
+use crate::{accel, cache, logscan};
 use anyhow::Result;
 use clap::Args;
 use std::collections::BTreeMap;
@@ -155,7 +155,7 @@ pub fn run(o: RobustOpts) -> Result<i32> {
         eprintln!("==> Rust module NOT available ({rust_why}): the C driver alone");
     }
     let bin = build_robust(&root.join("robust-build.log"))?;
-    let kvm = vm::accel(&vng, &kernel.src, &root)?;
+    let kvm = accel::kvm(&vng, &kernel.src, &root)?;
     let accel = if kvm { "kvm" } else { "tcg" };
     let seed = o.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()

@@ -5,7 +5,7 @@ use super::boot::boot;
 use super::options::{Abi, Driver, Suite, VmOpts};
 use super::{env, test_kselftest, test_lib};
 use crate::kernel::Profile;
-use crate::{cache, known, suite, tap, verdict, vm};
+use crate::{accel, cache, known, suite, tap, verdict};
 use anyhow::{bail, Result};
 use clap::Args;
 use std::path::Path;
@@ -48,7 +48,7 @@ pub fn run(o: TestOpts) -> Result<i32> {
             if vm.profile == Profile::Debug {
                 // KASAN, lockdep and the VM checks under TCG: ~10x slower cases.
                 cmd.push("HMM_TESTS_TIMEOUT_SCALE=10".into());
-            } else if !vm::accel(&b.vng, &b.kernel.src, &cache::root())? {
+            } else if !accel::kvm(&b.vng, &b.kernel.src, &cache::root())? {
                 // Upstream's timeouts are for hardware. Under TCG the 256 MiB step of
                 // benchmark_thp_migration alone takes 60-120 s and ran past its 120 s
                 // once (same module and kernel that passed an hour before, every step
