@@ -15,6 +15,8 @@ mod kmod;
 mod known;
 mod kselftest;
 mod lab;
+#[cfg(test)]
+mod layers;
 mod logscan;
 mod profile;
 mod progress;
