@@ -11,6 +11,7 @@ mod compare;
 mod env;
 pub mod options;
 mod robust;
+mod robust_judge;
 mod run;
 mod test;
 mod test_kselftest;
