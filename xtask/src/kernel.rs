@@ -2,7 +2,8 @@
 //! `make LLVM=1`, with the project's kernel patches (kmod/kernel-patches) applied.
 //!
 //! Tree key: the toolchain and source versions (rustc, rust-src, bindgen, clang-19,
-//! linux-source-7.3, as the chroot recorded them) + kernel.sh + config fragments (+ profile). Patches are
+//! linux-source-7.3, as the chroot recorded them) + kernel.sh + the settings of the config
+//! fragments (their comments and blank lines are not in the key) + profile. Patches are
 //! not in the tree key: kernel.sh syncs them in place and make rebuilds what they touch. A
 //! stamp records the patch set of the last successful build, so a warm run runs no make.
 use crate::cache;
@@ -92,6 +93,23 @@ impl Kernel {
 /// or less.
 const REQUIRED: &[&str] = &["CONFIG_BUG", "CONFIG_DEBUG_BUGVERBOSE"];
 
+/// What of a config fragment goes into the kernel's cache key: its settings, one per line
+/// (`CONFIG_X=v` and `# CONFIG_X is not set`), without comments and blank lines, so that
+/// rewording a comment does not rebuild the kernel.
+fn fragment_key_text(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for line in String::from_utf8_lossy(text).lines() {
+        let t = line.trim();
+        let setting = !t.is_empty()
+            && (!t.starts_with('#') || (t.starts_with("# CONFIG_") && t.ends_with(" is not set")));
+        if setting {
+            out.extend_from_slice(t.as_bytes());
+            out.push(b'\n');
+        }
+    }
+    out
+}
+
 fn patches() -> Result<Vec<PathBuf>> {
     let dir = cache::workspace().join("kmod/kernel-patches");
     let mut v: Vec<PathBuf> = match std::fs::read_dir(&dir) {
@@ -122,7 +140,7 @@ pub fn ensure(root: &Path, ch: &Chroot, profile: Profile) -> Result<Kernel> {
     parts.push(cache::read(&script)?);
     for f in profile.fragments() {
         parts.push(f.as_bytes().to_vec());
-        parts.push(cache::read(&xt.join("config").join(f))?);
+        parts.push(fragment_key_text(&cache::read(&xt.join("config").join(f))?));
     }
     let key = cache::key(&parts);
     let dir = root.join(format!("kernel-{}-{key}", profile.name()));
@@ -171,4 +189,28 @@ pub fn ensure(root: &Path, ch: &Chroot, profile: Profile) -> Result<Kernel> {
     std::fs::write(&stamp, &pkey).context("write build stamp")?;
     stage.done();
     Ok(kernel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fragment_key_text;
+
+    #[test]
+    fn fragment_key_ignores_comments_and_blank_lines() {
+        let a = b"# a comment\nCONFIG_A=y\n\n# CONFIG_B is not set\nCONFIG_C=\"x\"\n";
+        let b = b"# reworded comment\n\n#\nCONFIG_A=y\n# CONFIG_B is not set\n  \n# more\nCONFIG_C=\"x\"";
+        assert_eq!(fragment_key_text(a), fragment_key_text(b));
+        assert_eq!(
+            fragment_key_text(a),
+            b"CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C=\"x\"\n".to_vec()
+        );
+    }
+
+    #[test]
+    fn fragment_key_keeps_settings() {
+        let on = fragment_key_text(b"CONFIG_A=y\n");
+        assert_ne!(on, fragment_key_text(b"CONFIG_A=m\n"));
+        assert_ne!(on, fragment_key_text(b"# CONFIG_A is not set\n"));
+        assert_ne!(on, fragment_key_text(b"CONFIG_A=y\nCONFIG_B=y\n"));
+    }
 }

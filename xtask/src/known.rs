@@ -15,9 +15,10 @@
 //! C driver may have known reports, and only WARN-level ones: nothing is ever excused for our
 //! module, and an Oops, BUG, KASAN, lockdep report or panic is never excused for either.
 use crate::cache;
-use crate::lab::{Abi, Driver};
+use crate::lab::options::Driver;
 use crate::logscan::{Report, Severity};
 use anyhow::{bail, Context, Result};
+use hmm_sys::Numbering as Abi;
 
 /// A case line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,6 +86,13 @@ pub fn load(driver: Driver, abi: Abi, thp: &str) -> Result<Known> {
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
     parse(&text, driver, abi, thp).with_context(|| format!("in {}", path.display()))
+}
+
+/// What the lab expects of a run of this driver, ABI and THP mode: its listed skips always,
+/// its known failures and reports only `with_failures` (`--known-failures`).
+pub fn expected(driver: Driver, abi: Abi, thp: &str, with_failures: bool) -> Result<Known> {
+    let k = load(driver, abi, thp)?;
+    Ok(if with_failures { k } else { k.skips_only() })
 }
 
 fn driver_matches(field: &str, driver: Driver, abi: Abi) -> bool {

@@ -6,20 +6,20 @@
 //! See README.md, "The lab".
 use clap::{Parser, Subcommand};
 
-mod bench;
+mod accel;
 mod cache;
 mod chroot;
-mod compare;
 mod host;
 mod kernel;
 mod kmod;
 mod known;
 mod kselftest;
 mod lab;
+#[cfg(test)]
+mod layers;
 mod logscan;
 mod profile;
 mod progress;
-mod robust;
 mod selftest;
 mod suite;
 mod tap;

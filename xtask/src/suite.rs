@@ -23,7 +23,7 @@ pub fn build_release_bin(package: &str, bin: &str, log: &Path) -> Result<PathBuf
     run_logged(
         Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .current_dir(&ws)
-            .args(["build", "--release", "--quiet", "-p", package, "--bin", bin]),
+            .args(["build", "--release", "-p", package, "--bin", bin]),
         log,
     )?;
     let path = ws.join("target/release").join(bin);

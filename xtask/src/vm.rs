@@ -1,12 +1,11 @@
 //! Boot the lab kernel with virtme-ng and run a command in it.
 //!
 //! virtme-ng (PyPI) exports the host filesystem to the guest, so the checkout, the cache
-//! and /tmp are visible at the same paths; we add them read-write. KVM is used when a short
-//! boot probe succeeds (nested guests hang on these machines although /dev/kvm answers), TCG
-//! otherwise; the probe's answer is cached per host boot. Every boot has a timeout, and a
-//! guest that does not end in time is killed.
+//! and /tmp are visible at the same paths; we add them read-write. Whether KVM or TCG runs
+//! the guest is `crate::accel`'s decision. Every boot has a timeout, and a guest that does
+//! not end in time is killed.
 use crate::cache;
-use crate::progress::Stage;
+use crate::progress::Ticker;
 use anyhow::{bail, Context, Result};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::process::CommandExt;
@@ -149,10 +148,18 @@ impl VmRun<'_> {
         let output = self.dir.join("output");
         let mut shown = 0u64;
         let mut timed_out = false;
+        // A line a minute while the guest shows nothing: how long it has run, the console's
+        // last line.
+        let mut ticker = Ticker::new("guest up ", &console, 0);
         loop {
             if self.stream {
+                let was = shown;
                 shown = stream_new(&output, shown);
+                if shown != was {
+                    ticker.postpone();
+                }
             }
+            ticker.poll();
             if child.try_wait()?.is_some() {
                 break;
             }
@@ -197,75 +204,4 @@ fn stream_new(path: &Path, from: u64) -> u64 {
     let _ = so.write_all(&buf);
     let _ = so.flush();
     from + n
-}
-
-/// Decide KVM or TCG: a short boot with KVM that must print a marker within the limit.
-/// Cached per host boot (`/proc/sys/kernel/random/boot_id`) and kernel tree.
-pub fn accel(vng: &Path, tree: &Path, root: &Path) -> Result<bool> {
-    if let Ok(v) = std::env::var("HMM_LAB_ACCEL") {
-        return match v.as_str() {
-            "kvm" => Ok(true),
-            "tcg" => Ok(false),
-            _ => bail!("HMM_LAB_ACCEL must be kvm or tcg, not {v:?}"),
-        };
-    }
-    if !Path::new("/dev/kvm").exists() {
-        return Ok(false);
-    }
-    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
-    let key = cache::key([
-        boot_id.trim().as_bytes(),
-        tree.as_os_str().as_encoded_bytes(),
-    ]);
-    let memo = root.join(format!("accel-{key}"));
-    if let Ok(s) = std::fs::read_to_string(&memo) {
-        return Ok(s.trim() == "kvm");
-    }
-    let stage = Stage::start("KVM probe: boot with KVM, 60 s limit");
-    // KVM that hangs is cut at 60 s; the TCG check gets 600 s (a debug kernel with KASAN on
-    // a loaded host takes minutes to reach init under TCG).
-    let probe = |kvm: bool| -> Result<VmResult> {
-        VmRun {
-            vng,
-            tree,
-            kvm,
-            dir: root.join(format!(
-                "accel-{key}.probe-{}",
-                if kvm { "kvm" } else { "tcg" }
-            )),
-            ko: None,
-            modargs: String::new(),
-            thp: "madvise".into(),
-            hugepages: 0,
-            cmd: vec!["true".into()],
-            timeout: Duration::from_secs(if kvm { 60 } else { 600 }),
-            stream: false,
-            private_tmp: false,
-            cpus: CPUS,
-            icount: false,
-        }
-        .run()
-    };
-    let r = probe(true)?;
-    let kvm = r.rc == Some(0);
-    if !kvm {
-        // Tell a KVM problem from a broken setup: TCG must boot, or nothing will.
-        let t = probe(false)?;
-        if t.rc != Some(0) {
-            bail!(
-                "the lab VM does not boot even under TCG; console: {}",
-                t.console.display()
-            );
-        }
-    }
-    eprintln!(
-        "    KVM {} ({:.1}s{}); using {}",
-        if kvm { "works" } else { "does not work" },
-        r.elapsed.as_secs_f64(),
-        if r.timed_out { ", timed out" } else { "" },
-        if kvm { "KVM" } else { "TCG" }
-    );
-    std::fs::write(&memo, if kvm { "kvm" } else { "tcg" })?;
-    stage.done();
-    Ok(kvm)
 }

@@ -6,9 +6,11 @@
 //! `target/lab/bench/<timestamp>/results.csv`, draws `plots/*.svg` and prints the Rust/C
 //! table, which is also kept as `table.txt`. A missing or unloadable Rust module is said
 //! clearly and leaves its ratios n/a; the C numbers stand on their own.
+use super::env;
+use super::options::{Abi, Driver};
 use crate::kernel::Profile;
-use crate::vm::{self, VmRun};
-use crate::{cache, logscan};
+use crate::vm::VmRun;
+use crate::{accel, cache, logscan};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -102,9 +104,9 @@ pub fn run(o: BenchOpts) -> Result<i32> {
     } else {
         o.profile
     };
-    let base = crate::lab::prepare(profile)?;
-    let (c_ko, rust_ko, rust_why) = crate::lab::both_drivers(&base, o.c_only)?;
-    let crate::lab::Base {
+    let base = env::prepare(profile)?;
+    let (c_ko, rust_ko, rust_why) = env::both_drivers(&base, o.c_only)?;
+    let env::Base {
         root, vng, kernel, ..
     } = base;
     match &rust_ko {
@@ -112,7 +114,7 @@ pub fn run(o: BenchOpts) -> Result<i32> {
         None => eprintln!("==> Rust module NOT available ({rust_why}): benchmarking the C driver alone; Rust/C ratios will be n/a"),
     }
     let bin = build_bench(&root.join("bench-build.log"))?;
-    let kvm = !o.icount && vm::accel(&vng, &kernel.src, &root)?;
+    let kvm = !o.icount && accel::kvm(&vng, &kernel.src, &root)?;
     let accel = match (kvm, o.icount) {
         (true, _) => "kvm",
         (false, true) => "tcg-icount",
@@ -209,7 +211,7 @@ pub fn run(o: BenchOpts) -> Result<i32> {
     };
     // The C reference's known WARNs (xtask/known-failures.txt) are printed with their count;
     // any other report fails the bench.
-    let known = crate::known::load(crate::lab::Driver::C, crate::lab::Abi::Mainline, "madvise")?;
+    let known = crate::known::load(Driver::C, Abi::Mainline, "madvise")?;
     let unexcused = crate::verdict::reports(&logscan::scan_file(&r.console), &known, &r.console);
     if unexcused > 0 && code == 0 {
         code = 1;

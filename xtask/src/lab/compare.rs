@@ -1,13 +1,45 @@
 //! `cargo xtask lab compare`: the upstream C hmm-tests and the Rust port against the C
 //! driver in ONE boot, case by case, side by side.
-use crate::cache;
+use super::boot::boot;
+use super::env;
+use super::options::{Driver, VmOpts};
+use crate::known::Known;
 use crate::tap::{self, Outcome};
-use anyhow::Result;
+use crate::{cache, suite};
+use anyhow::{bail, Result};
+use clap::Args;
 use std::collections::HashMap;
 use std::path::Path;
 
+/// Options of `lab compare`.
+#[derive(Args, Clone)]
+pub struct CompareOpts {
+    #[command(flatten)]
+    vm: VmOpts,
+    /// Arguments for both suites (after `--`).
+    #[arg(last = true)]
+    args: Vec<String>,
+}
+
+/// Run `lab compare`; returns 1 when a case differs or the kernel reported a problem.
+pub fn run(o: CompareOpts) -> Result<i32> {
+    let CompareOpts { vm, args } = o;
+    if vm.driver != Driver::C {
+        bail!("compare runs both suites against the C driver (--driver c)");
+    }
+    let b = env::build(vm.profile, false)?;
+    let bin = suite::build(&cache::root().join("suite.log"))?;
+    let dir = dir()?;
+    let cmd = command(&b.c_suite, &bin, &dir, &args);
+    let boot = boot(&b, &vm, cmd, true, true)?;
+    let code = report(&dir);
+    // A kernel report or a crash is a failure whatever the suites said.
+    let rc = boot.judged(&Known::default());
+    Ok(if rc != 0 { rc } else { code })
+}
+
 /// The guest command: both suites, each writing its TAP to its own file in `dir`.
-pub fn command(c_suite: &Path, rust_suite: &Path, dir: &Path, args: &[String]) -> Vec<String> {
+fn command(c_suite: &Path, rust_suite: &Path, dir: &Path, args: &[String]) -> Vec<String> {
     let extra = args
         .iter()
         .map(|a| format!("'{a}'"))
@@ -26,7 +58,7 @@ pub fn command(c_suite: &Path, rust_suite: &Path, dir: &Path, args: &[String]) -
 }
 
 /// A fresh directory for the two TAP files.
-pub fn dir() -> Result<std::path::PathBuf> {
+fn dir() -> Result<std::path::PathBuf> {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_millis();
@@ -48,7 +80,7 @@ fn word(o: Option<&Outcome>) -> &'static str {
 
 /// Print the table; returns 0 when every case the C suite has got the same result from
 /// the Rust port (cases only the port has, such as migrate_on_fault, are listed apart).
-pub fn report(dir: &Path) -> i32 {
+fn report(dir: &Path) -> i32 {
     let c = tap::parse(&std::fs::read_to_string(dir.join("c.tap")).unwrap_or_default());
     let r = tap::parse(&std::fs::read_to_string(dir.join("rust.tap")).unwrap_or_default());
     let cm: HashMap<&str, &Outcome> = c.iter().map(|(n, o)| (n.as_str(), o)).collect();

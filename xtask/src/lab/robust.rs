@@ -7,12 +7,13 @@
 //! is scanned for kernel reports (attributed to the driver whose section they fall in, by the
 //! `[robust] === LABEL: begin` markers the script writes to /dev/kmsg), and a table is
 //! printed. Only the Rust module's failures fail the run; the C driver's are findings.
+use super::env;
+use super::robust_judge::{field, judge, reports_by_driver, summary};
 use crate::kernel::Profile;
 use crate::vm::{self, VmRun};
-use crate::{cache, logscan};
+use crate::{accel, cache};
 use anyhow::Result;
 use clap::Args;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -56,105 +57,18 @@ fn build_robust(log: &Path) -> Result<PathBuf> {
     crate::suite::build_release_bin("hmm-robust", "hmm-robust", log)
 }
 
-/// `key=value` lines of a summary file.
-fn summary(path: &Path) -> BTreeMap<String, String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| {
-            l.split_once('=')
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-        })
-        .collect()
-}
-
-/// `field=value` of a `hmm-robust …:` summary line.
-fn field<'a>(line: &'a str, name: &str) -> &'a str {
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix(name).and_then(|r| r.strip_prefix('=')))
-        .unwrap_or("-")
-}
-
-/// Kernel reports per console section ("boot", "c", "rust"): (console line, headline).
-fn reports_by_driver(console: &Path) -> BTreeMap<String, Vec<(usize, String)>> {
-    let mut by: BTreeMap<String, Vec<(usize, String)>> = BTreeMap::new();
-    for r in logscan::scan_file(console) {
-        by.entry(r.section.clone())
-            .or_default()
-            .push((r.line, format!("{}: {}", r.kind, r.headline)));
-    }
-    by
-}
-
-/// One driver's verdict: (failures, table rows).
-fn judge(s: &BTreeMap<String, String>, reports: usize) -> Vec<String> {
-    let mut fails = Vec::new();
-    let get = |k: &str| s.get(k).map(String::as_str).unwrap_or("");
-    if get("load") != "ok" {
-        fails.push(format!(
-            "load: {}",
-            if get("load").is_empty() {
-                "not attempted"
-            } else {
-                get("load")
-            }
-        ));
-        return fails;
-    }
-    if get("fuzz_rc") != "0" {
-        fails.push(format!("fuzz exit code {}", get("fuzz_rc")));
-    }
-    if s.contains_key("repro_rc") && get("repro_rc") != "0" {
-        fails.push(format!(
-            "repro check-exclusive-huge exit code {}",
-            get("repro_rc")
-        ));
-    }
-    if get("stress_rc") != "0" {
-        fails.push(format!("stress exit code {}", get("stress_rc")));
-    }
-    for (k, want) in [
-        ("life_fd", "refused"),
-        ("life_mmap", "refused"),
-        ("life_pages_open", "refused"),
-        ("life_pages_verify", "ok"),
-        ("life_release", "ok"),
-    ] {
-        if get(k) != want {
-            fails.push(format!(
-                "{k}={}",
-                if get(k).is_empty() { "missing" } else { get(k) }
-            ));
-        }
-    }
-    if !matches!(get("life_pages_closed"), "unloaded" | "refused") {
-        fails.push(format!("life_pages_closed={}", get("life_pages_closed")));
-    }
-    let cyc = get("life_cycles");
-    if cyc.split_once('/').is_none_or(|(a, b)| a != b) {
-        fails.push(format!("load/unload cycles {cyc}"));
-    }
-    if get("unload") != "ok" {
-        fails.push(format!("unload: {}", get("unload")));
-    }
-    if reports > 0 {
-        fails.push(format!("{reports} kernel report(s)"));
-    }
-    fails
-}
-
 /// Run `lab robust`; returns the exit code.
 pub fn run(o: RobustOpts) -> Result<i32> {
-    let base = crate::lab::prepare(o.profile)?;
-    let (c_ko, rust_ko, rust_why) = crate::lab::both_drivers(&base, o.c_only)?;
-    let crate::lab::Base {
+    let base = env::prepare(o.profile)?;
+    let (c_ko, rust_ko, rust_why) = env::both_drivers(&base, o.c_only)?;
+    let env::Base {
         root, vng, kernel, ..
     } = base;
     if rust_ko.is_none() {
         eprintln!("==> Rust module NOT available ({rust_why}): the C driver alone");
     }
     let bin = build_robust(&root.join("robust-build.log"))?;
-    let kvm = vm::accel(&vng, &kernel.src, &root)?;
+    let kvm = accel::kvm(&vng, &kernel.src, &root)?;
     let accel = if kvm { "kvm" } else { "tcg" };
     let seed = o.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
