@@ -8,7 +8,7 @@
 use crate::devmem::{backing_page, DeviceMem};
 use crate::dmirror::Dmirror;
 use crate::hmm::interval_notifier::{ReadSeq, Validated};
-use crate::hmm::migrate_vma::{MigrateVma, MigratedVma, NewPage, Select};
+use crate::hmm::migrate_vma::{MigrateArrays, MigrateVma, MigratedVma, NewPage, Select};
 use crate::hmm::mmap::MmapRead;
 use crate::hmm::page::{PageKind, PageRef, PAGE_SHIFT, PAGE_SIZE};
 use crate::hmm::range_fault::{range_fault, Locking, Request, MAX_PAGES};
@@ -209,9 +209,11 @@ fn fault_in_window(d: &Dmirror, lock: &MmapRead<'_>, start: usize, end: usize) {
 }
 
 /// Migrates `[start, end)` of `vma` from system to device memory and maps it in the
-/// device page table: one iteration of C's `dmirror_migrate_to_device` loop.
+/// device page table: one iteration of C's `dmirror_migrate_to_device` loop. `room` holds
+/// the migration's arrays (reused from window to window).
 pub(crate) fn migrate_window_to_dev(
     d: &Dmirror,
+    room: &mut MigrateArrays,
     lock: &MmapRead<'_>,
     vma: &VmaRef,
     start: usize,
@@ -222,6 +224,7 @@ pub(crate) fn migrate_window_to_dev(
     // The file's own cookie as `pgmap_owner`: its mirror skips this migration's
     // invalidations, every other mirror erases (see `Mirror::file_owner`).
     let mut m = MigrateVma::setup(
+        room,
         lock,
         vma,
         start,

@@ -307,35 +307,62 @@ struct Pfns {
 }
 
 impl Pfns {
-    fn new(n: usize) -> Result<Self> {
-        let heap = if n > INLINE {
-            Some([
-                KVVec::from_elem(0, n, GFP_KERNEL)?,
-                KVVec::from_elem(0, n, GFP_KERNEL)?,
-            ])
-        } else {
-            None
-        };
-        Ok(Pfns {
-            n,
+    /// No entries (yet).
+    const fn empty() -> Self {
+        Pfns {
+            n: 0,
             inline: [[0; INLINE]; 2],
-            heap,
-        })
+            heap: None,
+        }
+    }
+
+    fn new(n: usize) -> Result<Self> {
+        let mut p = Self::empty();
+        p.reset(n)?;
+        Ok(p)
+    }
+
+    /// `n` zeroed entries each (C: `kcalloc`/`kvcalloc`), reusing the heap arrays of an
+    /// earlier migration when they are large enough.
+    fn reset(&mut self, n: usize) -> Result {
+        self.n = 0;
+        if n > INLINE {
+            match &mut self.heap {
+                Some([s, d]) if s.len() >= n && d.len() >= n => {
+                    s[..n].fill(0);
+                    d[..n].fill(0);
+                }
+                heap => {
+                    // The old arrays (if any) are freed first.
+                    *heap = None;
+                    *heap = Some([
+                        KVVec::from_elem(0, n, GFP_KERNEL)?,
+                        KVVec::from_elem(0, n, GFP_KERNEL)?,
+                    ]);
+                }
+            }
+        } else {
+            let [s, d] = &mut self.inline;
+            s[..n].fill(0);
+            d[..n].fill(0);
+        }
+        self.n = n;
+        Ok(())
     }
 
     /// `(src, dst)`, `n` entries each, wherever they live.
     fn arrays(&self) -> (&[c_ulong], &[c_ulong]) {
         match &self.heap {
-            Some([s, d]) => (s, d),
-            None => (&self.inline[0][..self.n], &self.inline[1][..self.n]),
+            Some([s, d]) if self.n > INLINE => (&s[..self.n], &d[..self.n]),
+            _ => (&self.inline[0][..self.n], &self.inline[1][..self.n]),
         }
     }
 
     /// `(src, dst)`, mutable.
     fn arrays_mut(&mut self) -> (&mut [c_ulong], &mut [c_ulong]) {
         match &mut self.heap {
-            Some([s, d]) => (s, d),
-            None => {
+            Some([s, d]) if self.n > INLINE => (&mut s[..self.n], &mut d[..self.n]),
+            _ => {
                 let [s, d] = &mut self.inline;
                 (&mut s[..self.n], &mut d[..self.n])
             }
@@ -382,24 +409,38 @@ impl Pfns {
     }
 }
 
-/// A migration set up by `migrate_vma_setup()`: its arrays and arguments.
+/// Room for one migration by `migrate_vma_*()`, `struct migrate_vma` and its `src`/`dst`
+/// arrays, in the caller's stack frame: [`MigrateVma`] and [`MigratedVma`] borrow it, so
+/// nothing large moves between setup, pages and finalize (each move of the inline arrays
+/// was a `memcpy`: seven of them per CPU fault), and a request that migrates window after
+/// window reuses its heap arrays (C allocates them once per request too).
 ///
 /// # Invariants
 ///
-/// `args` was set up successfully by `migrate_vma_setup()` with the arrays of `pfns` and
-/// is not finalized yet. `args.src`/`args.dst` are pointed at `pfns` again before every
-/// call that uses them (inline arrays move with `Self`).
-struct VmaArgs {
+/// While a [`MigrateVma`] or [`MigratedVma`] borrows it, `args` was set up successfully by
+/// `migrate_vma_setup()` with the arrays of `pfns` and is not finalized yet.
+/// `args.src`/`args.dst` are pointed at `pfns` again before every call that uses them.
+pub(crate) struct MigrateArrays {
     args: bindings::migrate_vma,
     pfns: Pfns,
 }
 
-impl VmaArgs {
+impl MigrateArrays {
+    /// Empty room.
+    #[inline]
+    pub(crate) fn new() -> Self {
+        MigrateArrays {
+            args: bindings::migrate_vma::default(),
+            pfns: Pfns::empty(),
+        }
+    }
+
     /// `migrate_vma_finalize()`.
     ///
     /// # Safety
     ///
-    /// Called at most once; nothing uses `self` but drop afterwards.
+    /// `self` must be set up and not finalized: called once, by the [`MigrateVma`] or
+    /// [`MigratedVma`] that borrows it, as it ends.
     unsafe fn finalize(&mut self) {
         (self.args.src, self.args.dst) = self.pfns.ptrs();
         // SAFETY: By the type invariant `args` is set up and not finalized (the caller
@@ -419,14 +460,18 @@ impl VmaArgs {
 /// releases every destination before `migrate_vma_finalize()`, so the CPU mappings of the
 /// sources are restored.
 ///
+/// # Invariants
+///
+/// `inner` is set up and not finalized (see [`MigrateArrays`]).
 pub(crate) struct MigrateVma<'a> {
-    inner: VmaArgs,
-    _lock: core::marker::PhantomData<&'a ()>,
+    inner: &'a mut MigrateArrays,
 }
 
 impl<'a> MigrateVma<'a> {
-    /// `migrate_vma_setup()` for `[start, end)` of `vma`, under the mmap read lock `lock`.
+    /// `migrate_vma_setup()` for `[start, end)` of `vma`, under the mmap read lock `lock`,
+    /// in `room`.
     pub(crate) fn setup(
+        room: &'a mut MigrateArrays,
         lock: &'a MmapRead<'_>,
         vma: &'a VmaRef,
         start: usize,
@@ -440,6 +485,7 @@ impl<'a> MigrateVma<'a> {
         // SAFETY: The mmap read lock of the vma's mm is held for `'a`.
         unsafe {
             Self::setup_raw(
+                room,
                 vma.as_ptr(),
                 start,
                 end,
@@ -450,8 +496,10 @@ impl<'a> MigrateVma<'a> {
         }
     }
 
-    /// `migrate_vma_setup()` for the CPU fault path, with `fault_page = vmf->page`.
+    /// `migrate_vma_setup()` for the CPU fault path, with `fault_page = vmf->page`, in
+    /// `room`.
     pub(crate) fn setup_fault(
+        room: &'a mut MigrateArrays,
         fault: &'a CpuFault<'_>,
         start: usize,
         end: usize,
@@ -463,6 +511,7 @@ impl<'a> MigrateVma<'a> {
         // fault, which outlives `'a`; `vmf->page` is the locked faulting page.
         unsafe {
             Self::setup_raw(
+                room,
                 vmf.__bindgen_anon_1.vma,
                 start,
                 end,
@@ -477,6 +526,7 @@ impl<'a> MigrateVma<'a> {
     ///
     /// `vma` must be valid and its mm locked (mmap read lock or the fault's lock) for `'a`.
     unsafe fn setup_raw(
+        room: &'a mut MigrateArrays,
         vma: *mut bindings::vm_area_struct,
         start: usize,
         end: usize,
@@ -488,29 +538,26 @@ impl<'a> MigrateVma<'a> {
             return Err(EINVAL);
         }
         let n = (end - start) >> PAGE_SHIFT;
-        let mut pfns = Pfns::new(n)?;
-        let (src, dst) = pfns.ptrs();
-        let mut args = bindings::migrate_vma {
-            vma,
-            dst,
-            src,
-            cpages: 0,
-            npages: 0,
-            start: start as c_ulong,
-            end: end as c_ulong,
-            pgmap_owner: owner.as_ptr(),
-            flags: select.0,
-            fault_page,
-        };
+        room.pfns.reset(n)?;
+        let (src, dst) = room.pfns.ptrs();
+        // Field by field: the structure is built where it stays.
+        let args = &mut room.args;
+        args.vma = vma;
+        args.dst = dst;
+        args.src = src;
+        args.cpages = 0;
+        args.npages = 0;
+        args.start = start as c_ulong;
+        args.end = end as c_ulong;
+        args.pgmap_owner = owner.as_ptr();
+        args.flags = select.0;
+        args.fault_page = fault_page;
         // SAFETY: `args` is fully initialised, the arrays hold `n` entries, and the caller
         // guarantees the vma and its lock.
-        kernel::error::to_result(unsafe { bindings::migrate_vma_setup(&mut args) })?;
-        // INVARIANT: Setup succeeded with the arrays of `pfns`, which the core does not keep
-        // between calls.
-        Ok(MigrateVma {
-            inner: VmaArgs { args, pfns },
-            _lock: core::marker::PhantomData,
-        })
+        kernel::error::to_result(unsafe { bindings::migrate_vma_setup(args) })?;
+        // INVARIANT: Setup succeeded with the arrays of `room.pfns`, which the core does not
+        // keep between calls; `room` stays borrowed until finalize.
+        Ok(MigrateVma { inner: room })
     }
 
     /// First address.
@@ -526,18 +573,15 @@ impl<'a> MigrateVma<'a> {
     /// `migrate_vma_pages()`: the destinations given take over their sources.
     pub(crate) fn pages(self) -> MigratedVma<'a> {
         let this = core::mem::ManuallyDrop::new(self);
-        // SAFETY: `this` is never dropped, so `inner` is moved out of it exactly once and
+        // SAFETY: `this` is never dropped, so the borrow is moved out of it exactly once and
         // its drop (which would finalize) does not run.
-        let mut inner = unsafe { core::ptr::read(&this.inner) };
+        let inner: &'a mut MigrateArrays = unsafe { core::ptr::read(&this.inner) };
         (inner.args.src, inner.args.dst) = inner.pfns.ptrs();
-        // SAFETY: By the invariant of `VmaArgs`, `args` is set up and not finalized; its
+        // SAFETY: By the invariant of `MigrateArrays`, `args` is set up and not finalized; its
         // arrays were just pointed at `pfns`; every non-zero `dst` entry is a locked,
         // referenced page handed over by `DstView`, one per source group.
         unsafe { bindings::migrate_vma_pages(&mut inner.args) };
-        MigratedVma {
-            inner,
-            _lock: core::marker::PhantomData,
-        }
+        MigratedVma { inner }
     }
 
     /// Gives up: releases every destination, then `migrate_vma_finalize()` restores the
@@ -548,16 +592,20 @@ impl<'a> MigrateVma<'a> {
 impl Drop for MigrateVma<'_> {
     fn drop(&mut self) {
         self.inner.pfns.release_dst();
-        // SAFETY: Finalized only here, in drop (`pages()` skips this drop).
+        // SAFETY: By the type invariant `inner` is set up and not finalized; finalized only
+        // here, in drop (`pages()` skips this drop).
         unsafe { self.inner.finalize() };
     }
 }
 
 /// A migration after `migrate_vma_pages()`: the driver maps what migrated, then
 /// `migrate_vma_finalize()` (on [`Self::finalize`] or drop).
+///
+/// # Invariants
+///
+/// `inner` is set up, its pages migrated, and not finalized (see [`MigrateArrays`]).
 pub(crate) struct MigratedVma<'a> {
-    inner: VmaArgs,
-    _lock: core::marker::PhantomData<&'a ()>,
+    inner: &'a mut MigrateArrays,
 }
 
 impl MigratedVma<'_> {
@@ -612,7 +660,8 @@ impl MigratedVma<'_> {
 
 impl Drop for MigratedVma<'_> {
     fn drop(&mut self) {
-        // SAFETY: Finalized only here, in drop.
+        // SAFETY: By the type invariant `inner` is set up and not finalized; finalized only
+        // here, in drop.
         unsafe { self.inner.finalize() };
     }
 }
