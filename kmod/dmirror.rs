@@ -68,6 +68,14 @@ impl Mirror {
             && range.end().checked_sub(range.start()) == Some(PAGE_SIZE)
     }
 
+    /// Whether the current task is making a page of this file device-exclusive (inside
+    /// `make_device_exclusive()`): then this mirror's notifier skips that page's
+    /// invalidations (see [`Mirror::making_exclusive`]).
+    fn current_making_exclusive(&self) -> bool {
+        let task = kernel::task::Task::current_raw() as usize;
+        task != 0 && self.making_task.load(Ordering::Relaxed) == task
+    }
+
     /// Marks `addr` as the page the current task makes device-exclusive (`Some`), or none.
     pub(crate) fn set_making_exclusive(&self, addr: Option<usize>) {
         let task = kernel::task::Task::current_raw() as usize;
@@ -196,6 +204,17 @@ impl Dmirror {
     /// The mirror's state the notifier callback works on.
     pub(crate) fn mirror(&self) -> &Mirror {
         self.notifier.data()
+    }
+
+    /// Whether this file's interval notifier has erased its entries of a window of `vma`
+    /// that a migration back to system memory just collected (`migrate_vma_setup()`
+    /// invalidates the window under the mirror mutex before it collects a page): `vma` is in
+    /// the mirrored mm and the notifier did not skip the invalidation, which it does for
+    /// such a migration only while the current task is making one of this file's pages
+    /// device-exclusive (see [`Mirror::skip`]).
+    pub(crate) fn notifier_erased(&self, vma: &kernel::mm::virt::VmaRef) -> bool {
+        vma.mm().as_raw() == self.notifier.mm().as_raw()
+            && !self.mirror().current_making_exclusive()
     }
 
     /// This file's cookie, the `pgmap_owner` of its migrations to device memory (see

@@ -269,16 +269,25 @@ pub(crate) fn for_each_vma_window(
 }
 
 /// Allocates system pages for the collected device pages of `m` and copies them back;
-/// erases the device page table entries of `d` (the requester, or the file that owns the
-/// pages for a CPU fault) (C: `dmirror_devmem_fault_alloc_and_copy`). `ENOMEM` means
-/// `VM_FAULT_OOM`; the caller then finalizes without migrating (dropping `m`, which
-/// releases the destinations given so far).
+/// makes sure the device page table of `d` (the requester, or the file that owns the pages
+/// for a CPU fault) has no entry left for them (C: `dmirror_devmem_fault_alloc_and_copy`).
+/// `ENOMEM` means `VM_FAULT_OOM`; the caller then finalizes without migrating (dropping `m`,
+/// which releases the destinations given so far).
 pub(crate) fn alloc_and_copy_to_sys(
     dev: &DeviceMem,
     d: Option<&Dmirror>,
     m: &mut MigrateVma<'_>,
     vma: &VmaRef,
 ) -> Result {
+    // The entries are erased here only where the interval notifier of `d` did not erase
+    // them already: it did, under the mirror mutex, when `migrate_vma_setup()` invalidated
+    // the window (a migration back to system memory is never skipped, see `Mirror::skip`),
+    // unless the window is not in `d`'s mm (a forked child's fault on a page it shares with
+    // `d`'s process) or the notifier skipped it as the page `d`'s EXCLUSIVE is making
+    // device-exclusive. C skips all of the device's migrations in its notifier and erases
+    // every page here, each under the xarray lock; erasing twice cost a mutex round trip
+    // and a tree walk per folio (`lab bench --icount`, MIGRATE_TO_SYS and FAULT_BACK).
+    let d_erase = d.filter(|d| !d.notifier_erased(vma));
     let start = m.start();
     let (src, mut dst) = m.split();
     let n = src.len();
@@ -337,7 +346,7 @@ pub(crate) fn alloc_and_copy_to_sys(
             return Err(ENOMEM);
         }
         let erase = |k: usize| {
-            if let Some(d) = d {
+            if let Some(d) = d_erase {
                 d.pt().lock().unmap((addr >> PAGE_SHIFT) + k);
             }
         };
@@ -347,7 +356,7 @@ pub(crate) fn alloc_and_copy_to_sys(
             Some(dp) => {
                 // The device page table entries of the whole folio in one go (C erases
                 // them page by page, each under the xarray lock).
-                if let Some(d) = d {
+                if let Some(d) = d_erase {
                     d.pt().lock().invalidate(addr, addr + (nr << PAGE_SHIFT));
                 }
                 let head = dp.page();
