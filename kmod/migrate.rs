@@ -302,17 +302,13 @@ pub(crate) fn alloc_and_copy_to_sys(
             i += 1;
             continue;
         }
-        let chunk = match spage.kind() {
-            PageKind::DevicePrivate(_) | PageKind::DeviceCoherent(_) => dev.chunk_of(&spage),
-            // Collected by `select_to_sys()`'s SYSTEM bit: not ours to migrate.
-            _ => {
-                i += 1;
-                continue;
+        let Some(chunk) = dev.chunk_of(&spage) else {
+            // A system page (collected by `select_to_sys()`'s SYSTEM bit) is not ours to
+            // migrate; nor is another device's page (a trans-huge PMD is collected without an
+            // owner check).
+            if !matches!(spage.kind(), PageKind::System | PageKind::Zero) {
+                pr_debug!("not a page of this device: pfn {:#x}\n", spage.pfn());
             }
-        };
-        let Some(chunk) = chunk else {
-            // Another device's page: a trans-huge PMD is collected without an owner check.
-            pr_debug!("not a page of this device: pfn {:#x}\n", spage.pfn());
             i += 1;
             continue;
         };
@@ -328,7 +324,8 @@ pub(crate) fn alloc_and_copy_to_sys(
         } else {
             NewPage::alloc_system(order, Some((vma, addr))).ok()
         };
-        let coherent = matches!(spage.kind(), PageKind::DeviceCoherent(_));
+        // A page of one of this device's chunks: coherent memory if the device's is.
+        let coherent = !dev.is_private();
         if new.is_none() && order == 0 {
             if coherent {
                 // No system page for it (or FAIL_ALLOC): coherent memory is CPU-addressable,

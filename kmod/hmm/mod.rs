@@ -7,6 +7,7 @@
 //!
 //! | file                  | C API                                                        |
 //! |-----------------------|--------------------------------------------------------------|
+//! | `memmap.rs`           | `page_to_pfn()`, `pfn_to_page()`, `kmap_local_page()` inline  |
 //! | `page.rs`             | `struct page`: pfn, kind, kmap copies, backing pages          |
 //! | `xarray.rs`           | an `xarray` of tagged, non-owning page pointers              |
 //! | `interval_notifier.rs`| `mmu_interval_notifier_insert/remove`, `read_begin/retry`    |
@@ -58,6 +59,7 @@
 
 pub(crate) mod exclusive;
 pub(crate) mod interval_notifier;
+mod memmap;
 pub(crate) mod migrate_vma;
 pub(crate) mod misc;
 pub(crate) mod mmap;

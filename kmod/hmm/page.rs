@@ -4,7 +4,7 @@
 //! [`SysRun`] for a PMD-sized device folio) and the per-chunk table of backing pages of a fake
 //! DEVICE_PRIVATE device ([`BackingStore`]).
 
-use super::Owner;
+use super::{memmap, Owner};
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 use core::ptr::NonNull;
@@ -73,7 +73,7 @@ impl<'a> PageRef<'a> {
     pub(super) unsafe fn from_pfn(pfn: usize) -> Self {
         // SAFETY: `pfn_to_page` is arithmetic on the memory map; the caller guarantees the
         // pfn has a `struct page`.
-        let ptr = unsafe { bindings::pfn_to_page(pfn) };
+        let ptr = unsafe { memmap::pfn_to_page(pfn) };
         // SAFETY: A valid pfn maps to a non-null `struct page` that, by the caller's
         // guarantee, stays allocated for `'a`.
         unsafe { Self::from_raw(ptr) }.expect("pfn_to_page() returned NULL")
@@ -87,7 +87,7 @@ impl<'a> PageRef<'a> {
     /// `page_to_pfn()`.
     pub(crate) fn pfn(&self) -> usize {
         // SAFETY: By the type invariant the page is valid.
-        unsafe { bindings::page_to_pfn(self.as_ptr()) }
+        unsafe { memmap::page_to_pfn(self.as_ptr()) }
     }
 
     /// `folio_order(page_folio(page))`.
@@ -156,13 +156,13 @@ impl<'a> PageRef<'a> {
     pub(crate) fn read_into(&self, dst: &mut [MaybeUninit<u8>; PAGE_SIZE]) {
         // SAFETY: By the type invariant the page is valid; the mapping lives until the
         // matching `kunmap_local()` below.
-        let src = unsafe { bindings::kmap_local_page(self.as_ptr()) };
+        let src = unsafe { memmap::kmap_local_page(self.as_ptr()) };
         // `MaybeUninit<u8>` has the layout of `u8`.
         let to = dst.as_mut_ptr().cast::<u8>();
         // SAFETY: `src` maps one whole page and `to` is a distinct buffer of `PAGE_SIZE` bytes.
         unsafe { core::ptr::copy_nonoverlapping(src.cast::<u8>(), to, PAGE_SIZE) };
         // SAFETY: `src` was returned by `kmap_local_page()` above, unmapped once.
-        unsafe { bindings::kunmap_local(src) };
+        unsafe { memmap::kunmap_local(src) };
     }
 
     /// Appends the page's `PAGE_SIZE` bytes to `buf` (`memcpy_from_page()` into its spare
@@ -182,13 +182,13 @@ impl<'a> PageRef<'a> {
     /// `memcpy_to_page(page, 0, src, PAGE_SIZE)`.
     pub(crate) fn write_from(&self, src: &[u8; PAGE_SIZE]) {
         // SAFETY: By the type invariant the page is valid.
-        let dst = unsafe { bindings::kmap_local_page(self.as_ptr()) };
+        let dst = unsafe { memmap::kmap_local_page(self.as_ptr()) };
         // Concurrent CPU accesses to the page through user mappings are racy by nature (the
         // device writes "behind the CPU's back"), as in the C driver: plain byte copies.
         // SAFETY: `dst` maps one whole page; `src` is a distinct `PAGE_SIZE`-byte buffer.
         unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), dst.cast::<u8>(), PAGE_SIZE) };
         // SAFETY: `dst` was returned by `kmap_local_page()` above, unmapped once.
-        unsafe { bindings::kunmap_local(dst) };
+        unsafe { memmap::kunmap_local(dst) };
     }
 
     /// `copy_highpage(self, src)`.
@@ -197,9 +197,9 @@ impl<'a> PageRef<'a> {
             return;
         }
         // SAFETY: Both pages are valid by the type invariant.
-        let s = unsafe { bindings::kmap_local_page(src.as_ptr()) };
+        let s = unsafe { memmap::kmap_local_page(src.as_ptr()) };
         // SAFETY: As above.
-        let d = unsafe { bindings::kmap_local_page(self.as_ptr()) };
+        let d = unsafe { memmap::kmap_local_page(self.as_ptr()) };
         // The architecture's page copy where it has one (x86-64: `copy_page`, what
         // `copy_highpage()` uses; a plain memcpy is measurably slower under TCG).
         #[cfg(target_arch = "x86_64")]
@@ -213,19 +213,19 @@ impl<'a> PageRef<'a> {
             core::ptr::copy_nonoverlapping(s.cast::<u8>(), d.cast::<u8>(), PAGE_SIZE)
         };
         // SAFETY: Local mappings are released in reverse order, each once.
-        unsafe { bindings::kunmap_local(d) };
+        unsafe { memmap::kunmap_local(d) };
         // SAFETY: As above.
-        unsafe { bindings::kunmap_local(s) };
+        unsafe { memmap::kunmap_local(s) };
     }
 
     /// `clear_highpage(self)`.
     pub(crate) fn clear(&self) {
         // SAFETY: By the type invariant the page is valid.
-        let d = unsafe { bindings::kmap_local_page(self.as_ptr()) };
+        let d = unsafe { memmap::kmap_local_page(self.as_ptr()) };
         // SAFETY: `d` maps one whole page.
         unsafe { core::ptr::write_bytes(d.cast::<u8>(), 0, PAGE_SIZE) };
         // SAFETY: `d` was returned by `kmap_local_page()` above.
-        unsafe { bindings::kunmap_local(d) };
+        unsafe { memmap::kunmap_local(d) };
     }
 }
 
