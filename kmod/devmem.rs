@@ -429,6 +429,24 @@ impl DeviceMem {
         Chunk::of_page(page, self.owner())
     }
 
+    /// [`Self::chunk_of`], trying `last` first (and updating it): the pages of one migration
+    /// mostly come from one chunk, and a pfn in that chunk's range is a page of it (checked
+    /// by arithmetic, where `chunk_of` reads the page's pagemap through two calls).
+    pub(crate) fn chunk_of_cached<'a>(
+        &self,
+        page: &PageRef<'a>,
+        last: &mut Option<&'a Chunk>,
+    ) -> Option<&'a Chunk> {
+        match *last {
+            Some(c) if c.contains(page.pfn()) => Some(c),
+            _ => {
+                let c = self.chunk_of(page)?;
+                *last = Some(c);
+                Some(c)
+            }
+        }
+    }
+
     /// Migrates every page of every chunk back to system memory (C: the loop of
     /// `dmirror_fops_release` over `dmirror_device_evict_chunk`).
     ///

@@ -9,7 +9,7 @@
 
 use crate::devmem::{backing_page, DeviceMem};
 use crate::hmm::interval_notifier::{IntervalNotifier, Invalidate, NotifierRange, Validated};
-use crate::hmm::page::{PageKind, PageRef, PAGE_SHIFT, PAGE_SIZE};
+use crate::hmm::page::{PageRef, PAGE_SHIFT, PAGE_SIZE};
 use crate::hmm::range_fault::{range_fault, Faulted, Locking, Request};
 use crate::hmm::Owner;
 use crate::pt::{DevicePageTable, TAG_READ, TAG_WRITE};
@@ -259,7 +259,7 @@ impl Dmirror {
                 return Err(EFAULT);
             };
             // A page of this device's private memory: the device accesses its backing.
-            if let PageKind::DevicePrivate(o) = page.kind() {
+            if let Some(o) = page.device_private_owner() {
                 if o != self.owner() {
                     return Err(EFAULT);
                 }

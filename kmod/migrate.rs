@@ -79,7 +79,8 @@ pub(crate) fn alloc_and_copy_to_dev(d: &Dmirror, m: &mut MigrateVma<'_>) {
         // zeroed.
         let spage = src.page(i);
         if let Some(sp) = &spage {
-            if !matches!(sp.kind(), PageKind::System | PageKind::Zero) {
+            // Neither system memory nor the zero page (which is not a ZONE_DEVICE page).
+            if sp.is_zone_device() {
                 pr_debug!("page already in device, spage pfn: {:#x}\n", sp.pfn());
                 i += 1;
                 continue;
@@ -156,27 +157,22 @@ fn map_migrated(
     m: &MigratedVma<'_>,
 ) -> Result {
     let first = m.start() >> PAGE_SHIFT;
-    for i in 0..m.npages() {
-        if !m.src(i).migrate() {
-            continue;
-        }
-        let Some(dpage) = m.dst_page(i) else {
-            continue;
-        };
-        let dst = m.dst(i);
+    let n = m.npages();
+    let mut chunk = None;
+    for (i, _, dst, dpage) in m.migrated_entries() {
         let nr = if dst.compound() {
             1usize << dpage.folio_order()
         } else {
             1
         };
-        if i + nr > m.npages() {
+        if i + nr > n {
             pr_warn!("device folio beyond the migrated range\n");
             return Err(EINVAL);
         }
-        let chunk = d.dev.chunk_of(&dpage).ok_or(EINVAL)?;
+        let chunk = d.dev.chunk_of_cached(&dpage, &mut chunk).ok_or(EINVAL)?;
+        let tag = if dst.write() { TAG_WRITE } else { TAG_READ };
         for (k, dk) in dpage.folio_pages(nr).enumerate() {
             let back = backing_page(chunk, &dk).ok_or(EINVAL)?;
-            let tag = if dst.write() { TAG_WRITE } else { TAG_READ };
             pt.map(first + i + k, back, tag)?;
         }
     }

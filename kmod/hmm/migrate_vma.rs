@@ -81,9 +81,11 @@ impl MigratePfn {
 ///
 /// # Invariants
 ///
-/// `ptr` is the head page of a locked folio on which `self` owns one reference.
+/// `ptr` is the head page of a locked folio of order `order` on which `self` owns one
+/// reference.
 pub(crate) struct NewPage {
     ptr: NonNull<bindings::page>,
+    order: u32,
 }
 
 // SAFETY: The reference and the lock may be released from another thread.
@@ -92,10 +94,16 @@ unsafe impl Send for NewPage {}
 impl NewPage {
     /// # Safety
     ///
-    /// `ptr` must be the head page of a locked folio whose one reference the caller gives.
-    pub(super) unsafe fn from_raw(ptr: NonNull<bindings::page>) -> Self {
+    /// `ptr` must be the head page of a locked folio of order `order` whose one reference
+    /// the caller gives.
+    pub(super) unsafe fn from_raw(ptr: NonNull<bindings::page>, order: u32) -> Self {
         // INVARIANT: By the safety requirements.
-        NewPage { ptr }
+        NewPage { ptr, order }
+    }
+
+    /// The folio's order (known since its allocation: no `folio_order()` call).
+    pub(crate) fn order(&self) -> u32 {
+        self.order
     }
 
     /// `vma_alloc_folio(GFP_HIGHUSER_MOVABLE, order, vma, addr)` (or `folio_alloc()`
@@ -119,8 +127,8 @@ impl NewPage {
         // SAFETY: A freshly allocated folio, which we own; `struct folio` starts with its
         // head page.
         unsafe { bindings::lock_page(ptr.as_ptr()) };
-        // SAFETY: The folio is locked and its one reference is ours.
-        Ok(unsafe { Self::from_raw(ptr) })
+        // SAFETY: The folio, of `order`, is locked and its one reference is ours.
+        Ok(unsafe { Self::from_raw(ptr, order) })
     }
 
     /// The head page.
@@ -228,7 +236,7 @@ impl DstView<'_> {
         let src = MigratePfn(self.src.get(i).copied().unwrap_or(0));
         if nr == 0
             || !src.migrate()
-            || (1usize << page.page().folio_order()) != nr
+            || (1usize << page.order()) != nr
             || !self.group_empty(i, nr)
         {
             pr_warn!("migration destination {} does not match its source\n", i);
@@ -254,7 +262,7 @@ impl DstView<'_> {
         }
         for k in 0..nr {
             let page = alloc(k).and_then(|p| {
-                if p.page().folio_order() == 0 {
+                if p.order() == 0 {
                     Ok(p)
                 } else {
                     Err(EINVAL)
@@ -285,8 +293,9 @@ fn release_dst(dst: &mut [c_ulong]) {
         // the entry is cleared above, so ownership moves back to this `NewPage` once.
         let page = unsafe { PageRef::from_pfn(e.pfn()) };
         if let Some(ptr) = NonNull::new(page.as_ptr()) {
-            // SAFETY: See above.
-            drop(unsafe { NewPage::from_raw(ptr) });
+            let order = page.folio_order();
+            // SAFETY: See above; `order` is the folio's.
+            drop(unsafe { NewPage::from_raw(ptr, order) });
         }
     }
 }
@@ -405,10 +414,6 @@ impl Pfns {
         self.arrays().0
     }
 
-    fn dst(&self) -> &[c_ulong] {
-        self.arrays().1
-    }
-
     fn split(&mut self) -> (SrcView<'_>, DstView<'_>) {
         let (src, dst) = self.arrays_mut();
         let src = &*src;
@@ -430,15 +435,6 @@ impl Pfns {
         SrcView { src: self.src() }
     }
 
-    fn dst_page(&self, i: usize) -> Option<PageRef<'_>> {
-        let e = MigratePfn(self.dst().get(i).copied().unwrap_or(0));
-        if !e.valid() {
-            return None;
-        }
-        // SAFETY: A valid destination entry was set from a `NewPage` whose reference the
-        // migration holds until finalize, which needs `&mut`.
-        Some(unsafe { PageRef::from_pfn(e.pfn()) })
-    }
 }
 
 /// Room for one migration by `migrate_vma_*()`, `struct migrate_vma` and its `src`/`dst`
@@ -480,10 +476,6 @@ impl MigrateArrays {
         unsafe { bindings::migrate_vma_finalize(&mut self.args) };
     }
 
-    /// `src[i]`.
-    fn src(&self, i: usize) -> MigratePfn {
-        MigratePfn(self.pfns.src().get(i).copied().unwrap_or(0))
-    }
 }
 
 /// One `migrate_vma_setup()` .. `migrate_vma_finalize()` sequence over part of one vma,
@@ -656,19 +648,25 @@ impl MigratedVma<'_> {
         self.inner.pfns.n
     }
 
-    /// `src[i]`: `MIGRATE_PFN_MIGRATE` is still set for the entries that migrated.
-    pub(crate) fn src(&self, i: usize) -> MigratePfn {
-        self.inner.src(i)
-    }
-
-    /// `dst[i]` (an empty entry past the end).
-    pub(crate) fn dst(&self, i: usize) -> MigratePfn {
-        MigratePfn(self.inner.pfns.dst().get(i).copied().unwrap_or(0))
-    }
-
-    /// `migrate_pfn_to_page(dst[i])`.
-    pub(crate) fn dst_page(&self, i: usize) -> Option<PageRef<'_>> {
-        self.inner.pfns.dst_page(i)
+    /// `(i, src[i], dst[i], migrate_pfn_to_page(dst[i]))` for every entry that migrated
+    /// (`MIGRATE_PFN_MIGRATE` in `src`) to a destination page: one pass over the arrays.
+    pub(crate) fn migrated_entries(
+        &self,
+    ) -> impl Iterator<Item = (usize, MigratePfn, MigratePfn, PageRef<'_>)> + '_ {
+        let (src, dst) = self.inner.pfns.arrays();
+        src.iter()
+            .zip(dst)
+            .enumerate()
+            .filter_map(|(i, (&s, &d))| {
+                let (s, d) = (MigratePfn(s), MigratePfn(d));
+                if !s.migrate() || !d.valid() {
+                    return None;
+                }
+                // SAFETY: A valid destination entry was set from a `NewPage` whose reference
+                // the migration holds until finalize, which needs `&mut self`.
+                let page = unsafe { PageRef::from_pfn(d.pfn()) };
+                Some((i, s, d, page))
+            })
     }
 
     /// Number of pages migrated: those of the entries with both `MIGRATE_PFN_VALID` and

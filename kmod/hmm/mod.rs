@@ -52,6 +52,9 @@
 //!    (wherever a device page's last reference is put).
 //! 8. `DeviceMem::mirrors` (spinlock), the registry of open files: innermost; nothing is
 //!    taken and no reference to a file is dropped under it.
+//! 9. `BackingStore::split` (spinlock, [`page::BackingStore`]): splitting or freeing the
+//!    backing run of a PMD-sized device folio, from `folio_free`; *never nested* with 7 or
+//!    8, and nothing is taken under it.
 //!
 //! Sleeping waits outside the table: `memunmap_pages()` (dropping a chunk) waits for every
 //! page of the chunk to be freed, and `DeviceMem::remove_mirror` for the faults that hold the

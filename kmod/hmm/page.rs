@@ -127,6 +127,25 @@ impl<'a> PageRef<'a> {
         })
     }
 
+    /// `is_zone_device_page()`: device memory (the zero page and system memory are not).
+    pub(crate) fn is_zone_device(&self) -> bool {
+        // SAFETY: By the type invariant the page is valid.
+        unsafe { bindings::is_zone_device_page(self.as_ptr()) }
+    }
+
+    /// The owner cookie of the device if this is a DEVICE_PRIVATE page (one call for any
+    /// other page, where [`Self::kind`] makes two).
+    pub(crate) fn device_private_owner(&self) -> Option<Owner> {
+        let page = self.as_ptr();
+        // SAFETY: By the type invariant the page is valid.
+        if !unsafe { bindings::is_device_private_page(page) } {
+            return None;
+        }
+        // SAFETY: The page is a valid ZONE_DEVICE page, so its folio has a `dev_pagemap`
+        // that lives at least as long as the page is allocated.
+        Some(Owner(unsafe { (*bindings::page_pgmap(page)).owner }))
+    }
+
     /// The kind of memory the page is.
     pub(crate) fn kind(&self) -> PageKind {
         let page = self.as_ptr();

@@ -387,9 +387,11 @@ impl<T: PagemapOps> DevPagemap<T> {
         // they may be (re)initialised as a folio of this pagemap headed by `page`
         // (`struct folio` starts with its head `struct page`).
         unsafe { bindings::zone_device_folio_init(folio, self.pgmap.get(), order) };
-        // SAFETY: `zone_device_folio_init` returns the folio locked with one reference,
-        // which we hand to the caller.
-        Ok(unsafe { NewPage::from_raw(core::ptr::NonNull::new(page.as_ptr()).ok_or(EINVAL)?) })
+        // SAFETY: `zone_device_folio_init` returns the folio, of `order`, locked with one
+        // reference, which we hand to the caller.
+        Ok(unsafe {
+            NewPage::from_raw(core::ptr::NonNull::new(page.as_ptr()).ok_or(EINVAL)?, order)
+        })
     }
 
     /// The chunk `page` belongs to, if it is a ZONE_DEVICE page whose pagemap has the
