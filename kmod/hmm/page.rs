@@ -179,7 +179,7 @@ impl<'a> PageRef<'a> {
         // `MaybeUninit<u8>` has the layout of `u8`.
         let to = dst.as_mut_ptr().cast::<u8>();
         // SAFETY: `src` maps one whole page and `to` is a distinct buffer of `PAGE_SIZE` bytes.
-        unsafe { core::ptr::copy_nonoverlapping(src.cast::<u8>(), to, PAGE_SIZE) };
+        unsafe { copy_page_bytes(to, src.cast::<u8>()) };
         // SAFETY: `src` was returned by `kmap_local_page()` above, unmapped once.
         unsafe { memmap::kunmap_local(src) };
     }
@@ -205,7 +205,7 @@ impl<'a> PageRef<'a> {
         // Concurrent CPU accesses to the page through user mappings are racy by nature (the
         // device writes "behind the CPU's back"), as in the C driver: plain byte copies.
         // SAFETY: `dst` maps one whole page; `src` is a distinct `PAGE_SIZE`-byte buffer.
-        unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), dst.cast::<u8>(), PAGE_SIZE) };
+        unsafe { copy_page_bytes(dst.cast::<u8>(), src.as_ptr()) };
         // SAFETY: `dst` was returned by `kmap_local_page()` above, unmapped once.
         unsafe { memmap::kunmap_local(dst) };
     }
@@ -246,6 +246,28 @@ impl<'a> PageRef<'a> {
         // SAFETY: `d` was returned by `kmap_local_page()` above.
         unsafe { memmap::kunmap_local(d) };
     }
+}
+
+/// Copies `PAGE_SIZE` bytes from `src` to `dst`: with the architecture's page copy when both
+/// are page aligned (x86-64: `copy_page`; a page of a vmalloc'ed bounce buffer is), else
+/// `memcpy`. READ and WRITE copy each page between the bounce buffer and the device's page
+/// (C: `memcpy()`); under TCG `memcpy` (`memcpy_orig`: no `FSRM`) executes several times the
+/// instructions of `copy_page` for a page.
+///
+/// # Safety
+///
+/// `src` must be valid for reads and `dst` for writes of `PAGE_SIZE` bytes, and they must not
+/// overlap.
+unsafe fn copy_page_bytes(dst: *mut u8, src: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    if (dst.addr() | src.addr()) % PAGE_SIZE == 0 {
+        // SAFETY: Two distinct, page-aligned buffers of a whole page each (the caller's
+        // guarantee): what `copy_page()` copies.
+        unsafe { bindings::copy_page(dst.cast(), src.cast_mut().cast()) };
+        return;
+    }
+    // SAFETY: By the caller's guarantee.
+    unsafe { core::ptr::copy_nonoverlapping(src, dst, PAGE_SIZE) };
 }
 
 /// An order-0 system page this module allocated and owns (the fake device's memory).
