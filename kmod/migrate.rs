@@ -287,6 +287,7 @@ pub(crate) fn alloc_and_copy_to_sys(
     let start = m.start();
     let (src, mut dst) = m.split();
     let n = src.len();
+    let mut last_chunk = None;
     let mut i = 0;
     while i < n {
         let e = src.get(i);
@@ -298,7 +299,7 @@ pub(crate) fn alloc_and_copy_to_sys(
             i += 1;
             continue;
         }
-        let Some(chunk) = dev.chunk_of(&spage) else {
+        let Some(chunk) = dev.chunk_of_cached(&spage, &mut last_chunk) else {
             // A system page (collected by `select_to_sys()`'s SYSTEM bit) is not ours to
             // migrate; nor is another device's page (a trans-huge PMD is collected without an
             // owner check).

@@ -37,7 +37,9 @@ mod imp {
 
     pub(super) fn pfn_to_page(pfn: usize) -> *mut bindings::page {
         // `__pfn_to_page()`: `vmemmap + pfn`.
-        with_exposed_provenance_mut(vmemmap().wrapping_add(pfn.wrapping_mul(size_of::<bindings::page>())))
+        with_exposed_provenance_mut(
+            vmemmap().wrapping_add(pfn.wrapping_mul(size_of::<bindings::page>())),
+        )
     }
 
     pub(super) fn kmap_local_page(page: *const bindings::page) -> *mut c_void {

@@ -360,6 +360,12 @@ impl Pfns {
                     ]);
                 }
             }
+        } else if n == 1 {
+            // A CPU fault on a 4 KiB page: two stores (the loop below is a `memset` call
+            // per array).
+            for a in &mut self.inline {
+                a[0].write(0);
+            }
         } else {
             for a in &mut self.inline {
                 for e in &mut a[..n] {

@@ -494,7 +494,12 @@ impl BackingStore {
             // Only untagged values are taken (a group is untagged only as a whole, under
             // `split`, and the slot of a page being freed is not tagged again meanwhile).
             if slot
-                .compare_exchange(cur, core::ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire)
+                .compare_exchange(
+                    cur,
+                    core::ptr::null_mut(),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
                 .is_ok()
             {
                 // INVARIANT: Ownership of the order-0 page moves from the slot to the value.
