@@ -9,7 +9,7 @@
 
 use crate::dmirror::Dmirror;
 use crate::hmm::migrate_vma::{DeviceMigration, NewPage};
-use crate::hmm::page::{BackingStore, PageRef, SysPage, PAGE_SHIFT, PMD_ORDER};
+use crate::hmm::page::{BackingStore, PageRef, SysPage, SysRun, PAGE_SHIFT, PMD_ORDER};
 use crate::hmm::pagemap::{CpuFault, DevPagemap, FreeLists, FreedFolio, MemoryKind, PagemapOps};
 use crate::hmm::Owner;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -126,10 +126,10 @@ impl PagemapOps for ChunkData {
         let data = chunk.data();
         let first = folio.pfn() - chunk.first_pfn();
         let n = 1usize << folio.order();
+        if let Some(b) = &data.backing {
+            b.release(first, n);
+        }
         for idx in first..first + n {
-            if let Some(b) = &data.backing {
-                drop(b.take(idx));
-            }
             data.owners[idx].store(0, Ordering::Relaxed);
         }
         data.in_use.fetch_sub(n, Ordering::AcqRel);
@@ -144,6 +144,18 @@ impl PagemapOps for ChunkData {
     fn migrate_to_ram(chunk: &Chunk, fault: &CpuFault<'_>) -> u32 {
         crate::fault::migrate_to_ram(chunk, fault)
     }
+}
+
+/// The backing memory allocated for a new device folio (DEVICE_PRIVATE only).
+enum Backing {
+    /// A coherent device: the device page is its own memory.
+    None,
+    /// One page for a single device page (no vector: this runs once per page migrated).
+    One(SysPage),
+    /// One contiguous unsplit run for a PMD-sized folio, as in C.
+    Run(SysRun),
+    /// Single pages for a PMD-sized folio when no run is free.
+    Pages(KVec<SysPage>),
 }
 
 /// A device page just allocated: locked, one reference, backed, owned by an open file.
@@ -362,25 +374,23 @@ impl DeviceMem {
         let order = if large { PMD_ORDER } else { 0 };
         let n = 1usize << order;
         // A fake DEVICE_PRIVATE device keeps its data in system memory: one page for a
-        // single device page (no vector: this runs once per page migrated), one contiguous
-        // run for a large one, as in C, or single pages when no such run is free.
-        // (`run` is an Option: even an empty KVec calls the allocator when dropped,
-        // `krealloc(NULL, 0)`.)
-        let mut one = None;
-        let mut run = None;
-        if self.is_private() {
-            if order == 0 {
-                one = Some(SysPage::alloc_backing()?);
-            } else {
-                let mut pages = KVec::with_capacity(n, GFP_KERNEL)?;
-                if SysPage::alloc_backing_run(order, &mut pages).is_err() {
-                    for _ in 0..n {
-                        pages.push(SysPage::alloc_backing()?, GFP_KERNEL)?;
-                    }
-                }
-                run = Some(pages);
+        // single device page, one contiguous run for a large one, as in C (kept whole, so
+        // that freeing the folio frees it in one call), or single pages when no such run is
+        // free. (No vector but for the last: even an empty KVec calls the allocator when
+        // dropped, `krealloc(NULL, 0)`.)
+        let backing = if !self.is_private() {
+            Backing::None
+        } else if order == 0 {
+            Backing::One(SysPage::alloc_backing()?)
+        } else if let Ok(run) = SysRun::alloc_backing() {
+            Backing::Run(run)
+        } else {
+            let mut pages = KVec::with_capacity(n, GFP_KERNEL)?;
+            for _ in 0..n {
+                pages.push(SysPage::alloc_backing()?, GFP_KERNEL)?;
             }
-        }
+            Backing::Pages(pages)
+        };
         let mut chunks = self.chunks.lock();
         let mut tok = self.free.lock().pop(large);
         if tok.is_none() {
@@ -394,8 +404,16 @@ impl DeviceMem {
         let idx = pfn - chunk.first_pfn();
         let data = chunk.data();
         if let Some(store) = &data.backing {
-            for (i, b) in Iterator::chain(one.into_iter(), run.into_iter().flatten()).enumerate() {
-                store.install(idx + i, b);
+            match backing {
+                Backing::None => {}
+                Backing::One(p) => store.install(idx, p),
+                // Allocated for a PMD-sized folio only (`order == PMD_ORDER`).
+                Backing::Run(run) => store.install_run(idx, run),
+                Backing::Pages(pages) => {
+                    for (i, p) in pages.into_iter().enumerate() {
+                        store.install(idx + i, p);
+                    }
+                }
             }
         }
         for i in 0..n {
@@ -409,6 +427,24 @@ impl DeviceMem {
     /// The chunk a page of this device belongs to.
     pub(crate) fn chunk_of<'a>(&self, page: &PageRef<'a>) -> Option<&'a Chunk> {
         Chunk::of_page(page, self.owner())
+    }
+
+    /// [`Self::chunk_of`], trying `last` first (and updating it): the pages of one migration
+    /// mostly come from one chunk, and a pfn in that chunk's range is a page of it (checked
+    /// by arithmetic, where `chunk_of` reads the page's pagemap through two calls).
+    pub(crate) fn chunk_of_cached<'a>(
+        &self,
+        page: &PageRef<'a>,
+        last: &mut Option<&'a Chunk>,
+    ) -> Option<&'a Chunk> {
+        match *last {
+            Some(c) if c.contains(page.pfn()) => Some(c),
+            _ => {
+                let c = self.chunk_of(page)?;
+                *last = Some(c);
+                Some(c)
+            }
+        }
     }
 
     /// Migrates every page of every chunk back to system memory (C: the loop of

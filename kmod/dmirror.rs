@@ -9,7 +9,7 @@
 
 use crate::devmem::{backing_page, DeviceMem};
 use crate::hmm::interval_notifier::{IntervalNotifier, Invalidate, NotifierRange, Validated};
-use crate::hmm::page::{PageKind, PageRef, PAGE_SHIFT, PAGE_SIZE};
+use crate::hmm::page::{PageRef, PAGE_SHIFT, PAGE_SIZE};
 use crate::hmm::range_fault::{range_fault, Faulted, Locking, Request};
 use crate::hmm::Owner;
 use crate::pt::{DevicePageTable, TAG_READ, TAG_WRITE};
@@ -66,6 +66,14 @@ impl Mirror {
             && self.making_task.load(Ordering::Relaxed) == task
             && range.start() == self.making_addr.load(Ordering::Relaxed)
             && range.end().checked_sub(range.start()) == Some(PAGE_SIZE)
+    }
+
+    /// Whether the current task is making a page of this file device-exclusive (inside
+    /// `make_device_exclusive()`): then this mirror's notifier skips that page's
+    /// invalidations (see [`Mirror::making_exclusive`]).
+    fn current_making_exclusive(&self) -> bool {
+        let task = kernel::task::Task::current_raw() as usize;
+        task != 0 && self.making_task.load(Ordering::Relaxed) == task
     }
 
     /// Marks `addr` as the page the current task makes device-exclusive (`Some`), or none.
@@ -198,6 +206,17 @@ impl Dmirror {
         self.notifier.data()
     }
 
+    /// Whether this file's interval notifier has erased its entries of a window of `vma`
+    /// that a migration back to system memory just collected (`migrate_vma_setup()`
+    /// invalidates the window under the mirror mutex before it collects a page): `vma` is in
+    /// the mirrored mm and the notifier did not skip the invalidation, which it does for
+    /// such a migration only while the current task is making one of this file's pages
+    /// device-exclusive (see [`Mirror::skip`]).
+    pub(crate) fn notifier_erased(&self, vma: &kernel::mm::virt::VmaRef) -> bool {
+        vma.mm().as_raw() == self.notifier.mm().as_raw()
+            && !self.mirror().current_making_exclusive()
+    }
+
     /// This file's cookie, the `pgmap_owner` of its migrations to device memory (see
     /// [`Mirror::file_owner`]).
     pub(crate) fn file_owner(&self) -> Owner {
@@ -240,7 +259,7 @@ impl Dmirror {
                 return Err(EFAULT);
             };
             // A page of this device's private memory: the device accesses its backing.
-            if let PageKind::DevicePrivate(o) = page.kind() {
+            if let Some(o) = page.device_private_owner() {
                 if o != self.owner() {
                     return Err(EFAULT);
                 }

@@ -5,7 +5,7 @@
 //! (C: `dmirror_devmem_fault`, `dev_pagemap_ops.migrate_to_ram`).
 
 use crate::devmem::Chunk;
-use crate::hmm::migrate_vma::{MigrateVma, Select};
+use crate::hmm::migrate_vma::{MigrateArrays, MigrateVma, Select};
 use crate::hmm::page::PAGE_SIZE;
 use crate::hmm::pagemap::CpuFault;
 use crate::migrate::{alloc_and_copy_to_sys, select_device};
@@ -36,7 +36,10 @@ pub(crate) fn migrate_to_ram(chunk: &Chunk, fault: &CpuFault<'_>) -> u32 {
         select = select.with(Select::COMPOUND);
     }
     // In practice setup only fails if the test is wrong: it checks static vma properties.
-    let Ok(mut m) = MigrateVma::setup_fault(fault, start, start + size, dev.owner(), select) else {
+    let mut room = MigrateArrays::new();
+    let Ok(mut m) =
+        MigrateVma::setup_fault(&mut room, fault, start, start + size, dev.owner(), select)
+    else {
         return bindings::vm_fault_reason_VM_FAULT_SIGBUS;
     };
     if alloc_and_copy_to_sys(dev, owner.as_deref(), &mut m, fault.vma()).is_err() {

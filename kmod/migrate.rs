@@ -8,7 +8,7 @@
 use crate::devmem::{backing_page, DeviceMem};
 use crate::dmirror::Dmirror;
 use crate::hmm::interval_notifier::{ReadSeq, Validated};
-use crate::hmm::migrate_vma::{MigrateVma, MigratedVma, NewPage, Select};
+use crate::hmm::migrate_vma::{MigrateArrays, MigrateVma, MigratedVma, NewPage, Select};
 use crate::hmm::mmap::MmapRead;
 use crate::hmm::page::{PageKind, PageRef, PAGE_SHIFT, PAGE_SIZE};
 use crate::hmm::range_fault::{range_fault, Locking, Request, MAX_PAGES};
@@ -79,7 +79,8 @@ pub(crate) fn alloc_and_copy_to_dev(d: &Dmirror, m: &mut MigrateVma<'_>) {
         // zeroed.
         let spage = src.page(i);
         if let Some(sp) = &spage {
-            if !matches!(sp.kind(), PageKind::System | PageKind::Zero) {
+            // Neither system memory nor the zero page (which is not a ZONE_DEVICE page).
+            if sp.is_zone_device() {
                 pr_debug!("page already in device, spage pfn: {:#x}\n", sp.pfn());
                 i += 1;
                 continue;
@@ -156,27 +157,22 @@ fn map_migrated(
     m: &MigratedVma<'_>,
 ) -> Result {
     let first = m.start() >> PAGE_SHIFT;
-    for i in 0..m.npages() {
-        if !m.src(i).migrate() {
-            continue;
-        }
-        let Some(dpage) = m.dst_page(i) else {
-            continue;
-        };
-        let dst = m.dst(i);
+    let n = m.npages();
+    let mut chunk = None;
+    for (i, _, dst, dpage) in m.migrated_entries() {
         let nr = if dst.compound() {
             1usize << dpage.folio_order()
         } else {
             1
         };
-        if i + nr > m.npages() {
+        if i + nr > n {
             pr_warn!("device folio beyond the migrated range\n");
             return Err(EINVAL);
         }
-        let chunk = d.dev.chunk_of(&dpage).ok_or(EINVAL)?;
+        let chunk = d.dev.chunk_of_cached(&dpage, &mut chunk).ok_or(EINVAL)?;
+        let tag = if dst.write() { TAG_WRITE } else { TAG_READ };
         for (k, dk) in dpage.folio_pages(nr).enumerate() {
             let back = backing_page(chunk, &dk).ok_or(EINVAL)?;
-            let tag = if dst.write() { TAG_WRITE } else { TAG_READ };
             pt.map(first + i + k, back, tag)?;
         }
     }
@@ -209,9 +205,11 @@ fn fault_in_window(d: &Dmirror, lock: &MmapRead<'_>, start: usize, end: usize) {
 }
 
 /// Migrates `[start, end)` of `vma` from system to device memory and maps it in the
-/// device page table: one iteration of C's `dmirror_migrate_to_device` loop.
+/// device page table: one iteration of C's `dmirror_migrate_to_device` loop. `room` holds
+/// the migration's arrays (reused from window to window).
 pub(crate) fn migrate_window_to_dev(
     d: &Dmirror,
+    room: &mut MigrateArrays,
     lock: &MmapRead<'_>,
     vma: &VmaRef,
     start: usize,
@@ -222,6 +220,7 @@ pub(crate) fn migrate_window_to_dev(
     // The file's own cookie as `pgmap_owner`: its mirror skips this migration's
     // invalidations, every other mirror erases (see `Mirror::file_owner`).
     let mut m = MigrateVma::setup(
+        room,
         lock,
         vma,
         start,
@@ -266,19 +265,29 @@ pub(crate) fn for_each_vma_window(
 }
 
 /// Allocates system pages for the collected device pages of `m` and copies them back;
-/// erases the device page table entries of `d` (the requester, or the file that owns the
-/// pages for a CPU fault) (C: `dmirror_devmem_fault_alloc_and_copy`). `ENOMEM` means
-/// `VM_FAULT_OOM`; the caller then finalizes without migrating (dropping `m`, which
-/// releases the destinations given so far).
+/// makes sure the device page table of `d` (the requester, or the file that owns the pages
+/// for a CPU fault) has no entry left for them (C: `dmirror_devmem_fault_alloc_and_copy`).
+/// `ENOMEM` means `VM_FAULT_OOM`; the caller then finalizes without migrating (dropping `m`,
+/// which releases the destinations given so far).
 pub(crate) fn alloc_and_copy_to_sys(
     dev: &DeviceMem,
     d: Option<&Dmirror>,
     m: &mut MigrateVma<'_>,
     vma: &VmaRef,
 ) -> Result {
+    // The entries are erased here only where the interval notifier of `d` did not erase
+    // them already: it did, under the mirror mutex, when `migrate_vma_setup()` invalidated
+    // the window (a migration back to system memory is never skipped, see `Mirror::skip`),
+    // unless the window is not in `d`'s mm (a forked child's fault on a page it shares with
+    // `d`'s process) or the notifier skipped it as the page `d`'s EXCLUSIVE is making
+    // device-exclusive. C skips all of the device's migrations in its notifier and erases
+    // every page here, each under the xarray lock; erasing twice cost a mutex round trip
+    // and a tree walk per folio (`lab bench --icount`, MIGRATE_TO_SYS and FAULT_BACK).
+    let d_erase = d.filter(|d| !d.notifier_erased(vma));
     let start = m.start();
     let (src, mut dst) = m.split();
     let n = src.len();
+    let mut last_chunk = None;
     let mut i = 0;
     while i < n {
         let e = src.get(i);
@@ -290,17 +299,13 @@ pub(crate) fn alloc_and_copy_to_sys(
             i += 1;
             continue;
         }
-        let chunk = match spage.kind() {
-            PageKind::DevicePrivate(_) | PageKind::DeviceCoherent(_) => dev.chunk_of(&spage),
-            // Collected by `select_to_sys()`'s SYSTEM bit: not ours to migrate.
-            _ => {
-                i += 1;
-                continue;
+        let Some(chunk) = dev.chunk_of_cached(&spage, &mut last_chunk) else {
+            // A system page (collected by `select_to_sys()`'s SYSTEM bit) is not ours to
+            // migrate; nor is another device's page (a trans-huge PMD is collected without an
+            // owner check).
+            if !matches!(spage.kind(), PageKind::System | PageKind::Zero) {
+                pr_debug!("not a page of this device: pfn {:#x}\n", spage.pfn());
             }
-        };
-        let Some(chunk) = chunk else {
-            // Another device's page: a trans-huge PMD is collected without an owner check.
-            pr_debug!("not a page of this device: pfn {:#x}\n", spage.pfn());
             i += 1;
             continue;
         };
@@ -316,7 +321,8 @@ pub(crate) fn alloc_and_copy_to_sys(
         } else {
             NewPage::alloc_system(order, Some((vma, addr))).ok()
         };
-        let coherent = matches!(spage.kind(), PageKind::DeviceCoherent(_));
+        // A page of one of this device's chunks: coherent memory if the device's is.
+        let coherent = !dev.is_private();
         if new.is_none() && order == 0 {
             if coherent {
                 // No system page for it (or FAIL_ALLOC): coherent memory is CPU-addressable,
@@ -334,7 +340,7 @@ pub(crate) fn alloc_and_copy_to_sys(
             return Err(ENOMEM);
         }
         let erase = |k: usize| {
-            if let Some(d) = d {
+            if let Some(d) = d_erase {
                 d.pt().lock().unmap((addr >> PAGE_SHIFT) + k);
             }
         };
@@ -344,7 +350,7 @@ pub(crate) fn alloc_and_copy_to_sys(
             Some(dp) => {
                 // The device page table entries of the whole folio in one go (C erases
                 // them page by page, each under the xarray lock).
-                if let Some(d) = d {
+                if let Some(d) = d_erase {
                     d.pt().lock().invalidate(addr, addr + (nr << PAGE_SHIFT));
                 }
                 let head = dp.page();

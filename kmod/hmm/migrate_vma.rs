@@ -22,6 +22,7 @@ use super::mmap::MmapRead;
 use super::page::{PageRef, PAGE_SHIFT, PAGE_SIZE, PMD_NR};
 use super::pagemap::CpuFault;
 use super::Owner;
+use core::mem::MaybeUninit;
 use core::ptr::NonNull;
 use kernel::{bindings, ffi::c_ulong, mm::virt::VmaRef, prelude::*};
 
@@ -80,9 +81,11 @@ impl MigratePfn {
 ///
 /// # Invariants
 ///
-/// `ptr` is the head page of a locked folio on which `self` owns one reference.
+/// `ptr` is the head page of a locked folio of order `order` on which `self` owns one
+/// reference.
 pub(crate) struct NewPage {
     ptr: NonNull<bindings::page>,
+    order: u32,
 }
 
 // SAFETY: The reference and the lock may be released from another thread.
@@ -91,10 +94,16 @@ unsafe impl Send for NewPage {}
 impl NewPage {
     /// # Safety
     ///
-    /// `ptr` must be the head page of a locked folio whose one reference the caller gives.
-    pub(super) unsafe fn from_raw(ptr: NonNull<bindings::page>) -> Self {
+    /// `ptr` must be the head page of a locked folio of order `order` whose one reference
+    /// the caller gives.
+    pub(super) unsafe fn from_raw(ptr: NonNull<bindings::page>, order: u32) -> Self {
         // INVARIANT: By the safety requirements.
-        NewPage { ptr }
+        NewPage { ptr, order }
+    }
+
+    /// The folio's order (known since its allocation: no `folio_order()` call).
+    pub(crate) fn order(&self) -> u32 {
+        self.order
     }
 
     /// `vma_alloc_folio(GFP_HIGHUSER_MOVABLE, order, vma, addr)` (or `folio_alloc()`
@@ -118,8 +127,8 @@ impl NewPage {
         // SAFETY: A freshly allocated folio, which we own; `struct folio` starts with its
         // head page.
         unsafe { bindings::lock_page(ptr.as_ptr()) };
-        // SAFETY: The folio is locked and its one reference is ours.
-        Ok(unsafe { Self::from_raw(ptr) })
+        // SAFETY: The folio, of `order`, is locked and its one reference is ours.
+        Ok(unsafe { Self::from_raw(ptr, order) })
     }
 
     /// The head page.
@@ -227,7 +236,7 @@ impl DstView<'_> {
         let src = MigratePfn(self.src.get(i).copied().unwrap_or(0));
         if nr == 0
             || !src.migrate()
-            || (1usize << page.page().folio_order()) != nr
+            || (1usize << page.order()) != nr
             || !self.group_empty(i, nr)
         {
             pr_warn!("migration destination {} does not match its source\n", i);
@@ -253,7 +262,7 @@ impl DstView<'_> {
         }
         for k in 0..nr {
             let page = alloc(k).and_then(|p| {
-                if p.page().folio_order() == 0 {
+                if p.order() == 0 {
                     Ok(p)
                 } else {
                     Err(EINVAL)
@@ -284,8 +293,9 @@ fn release_dst(dst: &mut [c_ulong]) {
         // the entry is cleared above, so ownership moves back to this `NewPage` once.
         let page = unsafe { PageRef::from_pfn(e.pfn()) };
         if let Some(ptr) = NonNull::new(page.as_ptr()) {
-            // SAFETY: See above.
-            drop(unsafe { NewPage::from_raw(ptr) });
+            let order = page.folio_order();
+            // SAFETY: See above; `order` is the folio's.
+            drop(unsafe { NewPage::from_raw(ptr, order) });
         }
     }
 }
@@ -299,55 +309,115 @@ const INLINE: usize = 16;
 /// entries, on the heap beyond.
 ///
 /// Inline arrays move with their owner, so the core gets their addresses from
-/// [`Pfns::ptrs`] right before each call, never earlier.
+/// [`Pfns::ptrs`] right before each call, never earlier. They start uninitialized: only the
+/// `n` entries in use are zeroed, by [`Pfns::reset`] (zeroing all of them, and the rest of a
+/// [`MigrateArrays`], cost a `memset` of 392 bytes per CPU fault).
+///
+/// # Invariants
+///
+/// When `n <= INLINE`, `inline[0][..n]` and `inline[1][..n]` are initialized; otherwise
+/// `heap` holds two arrays of at least `n` entries.
 struct Pfns {
     n: usize,
-    inline: [[c_ulong; INLINE]; 2],
+    inline: [[MaybeUninit<c_ulong>; INLINE]; 2],
     heap: Option<[KVVec<c_ulong>; 2]>,
 }
 
 impl Pfns {
+    /// No entries (yet).
+    const fn empty() -> Self {
+        // INVARIANT: `n == 0`: no inline entry needs to be initialized.
+        Pfns {
+            n: 0,
+            inline: [[MaybeUninit::uninit(); INLINE]; 2],
+            heap: None,
+        }
+    }
+
     fn new(n: usize) -> Result<Self> {
-        let heap = if n > INLINE {
-            Some([
-                KVVec::from_elem(0, n, GFP_KERNEL)?,
-                KVVec::from_elem(0, n, GFP_KERNEL)?,
-            ])
+        let mut p = Self::empty();
+        p.reset(n)?;
+        Ok(p)
+    }
+
+    /// `n` zeroed entries each (C: `kcalloc`/`kvcalloc`), reusing the heap arrays of an
+    /// earlier migration when they are large enough.
+    fn reset(&mut self, n: usize) -> Result {
+        // INVARIANT: 0 entries until both arrays have `n` zeroed ones.
+        self.n = 0;
+        if n > INLINE {
+            match &mut self.heap {
+                Some([s, d]) if s.len() >= n && d.len() >= n => {
+                    s[..n].fill(0);
+                    d[..n].fill(0);
+                }
+                heap => {
+                    // The old arrays (if any) are freed first.
+                    *heap = None;
+                    *heap = Some([
+                        KVVec::from_elem(0, n, GFP_KERNEL)?,
+                        KVVec::from_elem(0, n, GFP_KERNEL)?,
+                    ]);
+                }
+            }
+        } else if n == 1 {
+            // A CPU fault on a 4 KiB page: two stores (the loop below is a `memset` call
+            // per array).
+            for a in &mut self.inline {
+                a[0].write(0);
+            }
         } else {
-            None
-        };
-        Ok(Pfns {
-            n,
-            inline: [[0; INLINE]; 2],
-            heap,
-        })
+            for a in &mut self.inline {
+                for e in &mut a[..n] {
+                    e.write(0);
+                }
+            }
+        }
+        // INVARIANT: Both arrays have `n` entries, zeroed just above.
+        self.n = n;
+        Ok(())
     }
 
     /// `(src, dst)`, `n` entries each, wherever they live.
     fn arrays(&self) -> (&[c_ulong], &[c_ulong]) {
         match &self.heap {
-            Some([s, d]) => (s, d),
-            None => (&self.inline[0][..self.n], &self.inline[1][..self.n]),
+            Some([s, d]) if self.n > INLINE => (&s[..self.n], &d[..self.n]),
+            _ => {
+                let n = self.n.min(INLINE);
+                let [s, d] = &self.inline;
+                // SAFETY: By the type invariant the first `n` entries of both inline arrays
+                // are initialized; `MaybeUninit<c_ulong>` has the layout of `c_ulong`.
+                unsafe {
+                    (
+                        core::slice::from_raw_parts(s.as_ptr().cast::<c_ulong>(), n),
+                        core::slice::from_raw_parts(d.as_ptr().cast::<c_ulong>(), n),
+                    )
+                }
+            }
         }
     }
 
     /// `(src, dst)`, mutable.
     fn arrays_mut(&mut self) -> (&mut [c_ulong], &mut [c_ulong]) {
         match &mut self.heap {
-            Some([s, d]) => (s, d),
-            None => {
+            Some([s, d]) if self.n > INLINE => (&mut s[..self.n], &mut d[..self.n]),
+            _ => {
+                let n = self.n.min(INLINE);
                 let [s, d] = &mut self.inline;
-                (&mut s[..self.n], &mut d[..self.n])
+                // SAFETY: As in `arrays`; the two arrays are distinct, and writing an
+                // initialized `c_ulong` keeps them initialized.
+                unsafe {
+                    (
+                        core::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<c_ulong>(), n),
+                        core::slice::from_raw_parts_mut(d.as_mut_ptr().cast::<c_ulong>(), n),
+                    )
+                }
             }
         }
     }
 
     fn src(&self) -> &[c_ulong] {
         self.arrays().0
-    }
-
-    fn dst(&self) -> &[c_ulong] {
-        self.arrays().1
     }
 
     fn split(&mut self) -> (SrcView<'_>, DstView<'_>) {
@@ -371,35 +441,40 @@ impl Pfns {
         SrcView { src: self.src() }
     }
 
-    fn dst_page(&self, i: usize) -> Option<PageRef<'_>> {
-        let e = MigratePfn(self.dst().get(i).copied().unwrap_or(0));
-        if !e.valid() {
-            return None;
-        }
-        // SAFETY: A valid destination entry was set from a `NewPage` whose reference the
-        // migration holds until finalize, which needs `&mut`.
-        Some(unsafe { PageRef::from_pfn(e.pfn()) })
-    }
 }
 
-/// A migration set up by `migrate_vma_setup()`: its arrays and arguments.
+/// Room for one migration by `migrate_vma_*()`, `struct migrate_vma` and its `src`/`dst`
+/// arrays, in the caller's stack frame: [`MigrateVma`] and [`MigratedVma`] borrow it, so
+/// nothing large moves between setup, pages and finalize (each move of the inline arrays
+/// was a `memcpy`: seven of them per CPU fault), and a request that migrates window after
+/// window reuses its heap arrays (C allocates them once per request too).
 ///
 /// # Invariants
 ///
-/// `args` was set up successfully by `migrate_vma_setup()` with the arrays of `pfns` and
-/// is not finalized yet. `args.src`/`args.dst` are pointed at `pfns` again before every
-/// call that uses them (inline arrays move with `Self`).
-struct VmaArgs {
+/// While a [`MigrateVma`] or [`MigratedVma`] borrows it, `args` was set up successfully by
+/// `migrate_vma_setup()` with the arrays of `pfns` and is not finalized yet.
+/// `args.src`/`args.dst` are pointed at `pfns` again before every call that uses them.
+pub(crate) struct MigrateArrays {
     args: bindings::migrate_vma,
     pfns: Pfns,
 }
 
-impl VmaArgs {
+impl MigrateArrays {
+    /// Empty room.
+    #[inline]
+    pub(crate) fn new() -> Self {
+        MigrateArrays {
+            args: bindings::migrate_vma::default(),
+            pfns: Pfns::empty(),
+        }
+    }
+
     /// `migrate_vma_finalize()`.
     ///
     /// # Safety
     ///
-    /// Called at most once; nothing uses `self` but drop afterwards.
+    /// `self` must be set up and not finalized: called once, by the [`MigrateVma`] or
+    /// [`MigratedVma`] that borrows it, as it ends.
     unsafe fn finalize(&mut self) {
         (self.args.src, self.args.dst) = self.pfns.ptrs();
         // SAFETY: By the type invariant `args` is set up and not finalized (the caller
@@ -407,10 +482,6 @@ impl VmaArgs {
         unsafe { bindings::migrate_vma_finalize(&mut self.args) };
     }
 
-    /// `src[i]`.
-    fn src(&self, i: usize) -> MigratePfn {
-        MigratePfn(self.pfns.src().get(i).copied().unwrap_or(0))
-    }
 }
 
 /// One `migrate_vma_setup()` .. `migrate_vma_finalize()` sequence over part of one vma,
@@ -419,14 +490,18 @@ impl VmaArgs {
 /// releases every destination before `migrate_vma_finalize()`, so the CPU mappings of the
 /// sources are restored.
 ///
+/// # Invariants
+///
+/// `inner` is set up and not finalized (see [`MigrateArrays`]).
 pub(crate) struct MigrateVma<'a> {
-    inner: VmaArgs,
-    _lock: core::marker::PhantomData<&'a ()>,
+    inner: &'a mut MigrateArrays,
 }
 
 impl<'a> MigrateVma<'a> {
-    /// `migrate_vma_setup()` for `[start, end)` of `vma`, under the mmap read lock `lock`.
+    /// `migrate_vma_setup()` for `[start, end)` of `vma`, under the mmap read lock `lock`,
+    /// in `room`.
     pub(crate) fn setup(
+        room: &'a mut MigrateArrays,
         lock: &'a MmapRead<'_>,
         vma: &'a VmaRef,
         start: usize,
@@ -440,6 +515,7 @@ impl<'a> MigrateVma<'a> {
         // SAFETY: The mmap read lock of the vma's mm is held for `'a`.
         unsafe {
             Self::setup_raw(
+                room,
                 vma.as_ptr(),
                 start,
                 end,
@@ -450,8 +526,10 @@ impl<'a> MigrateVma<'a> {
         }
     }
 
-    /// `migrate_vma_setup()` for the CPU fault path, with `fault_page = vmf->page`.
+    /// `migrate_vma_setup()` for the CPU fault path, with `fault_page = vmf->page`, in
+    /// `room`.
     pub(crate) fn setup_fault(
+        room: &'a mut MigrateArrays,
         fault: &'a CpuFault<'_>,
         start: usize,
         end: usize,
@@ -463,6 +541,7 @@ impl<'a> MigrateVma<'a> {
         // fault, which outlives `'a`; `vmf->page` is the locked faulting page.
         unsafe {
             Self::setup_raw(
+                room,
                 vmf.__bindgen_anon_1.vma,
                 start,
                 end,
@@ -477,6 +556,7 @@ impl<'a> MigrateVma<'a> {
     ///
     /// `vma` must be valid and its mm locked (mmap read lock or the fault's lock) for `'a`.
     unsafe fn setup_raw(
+        room: &'a mut MigrateArrays,
         vma: *mut bindings::vm_area_struct,
         start: usize,
         end: usize,
@@ -488,29 +568,26 @@ impl<'a> MigrateVma<'a> {
             return Err(EINVAL);
         }
         let n = (end - start) >> PAGE_SHIFT;
-        let mut pfns = Pfns::new(n)?;
-        let (src, dst) = pfns.ptrs();
-        let mut args = bindings::migrate_vma {
-            vma,
-            dst,
-            src,
-            cpages: 0,
-            npages: 0,
-            start: start as c_ulong,
-            end: end as c_ulong,
-            pgmap_owner: owner.as_ptr(),
-            flags: select.0,
-            fault_page,
-        };
+        room.pfns.reset(n)?;
+        let (src, dst) = room.pfns.ptrs();
+        // Field by field: the structure is built where it stays.
+        let args = &mut room.args;
+        args.vma = vma;
+        args.dst = dst;
+        args.src = src;
+        args.cpages = 0;
+        args.npages = 0;
+        args.start = start as c_ulong;
+        args.end = end as c_ulong;
+        args.pgmap_owner = owner.as_ptr();
+        args.flags = select.0;
+        args.fault_page = fault_page;
         // SAFETY: `args` is fully initialised, the arrays hold `n` entries, and the caller
         // guarantees the vma and its lock.
-        kernel::error::to_result(unsafe { bindings::migrate_vma_setup(&mut args) })?;
-        // INVARIANT: Setup succeeded with the arrays of `pfns`, which the core does not keep
-        // between calls.
-        Ok(MigrateVma {
-            inner: VmaArgs { args, pfns },
-            _lock: core::marker::PhantomData,
-        })
+        kernel::error::to_result(unsafe { bindings::migrate_vma_setup(args) })?;
+        // INVARIANT: Setup succeeded with the arrays of `room.pfns`, which the core does not
+        // keep between calls; `room` stays borrowed until finalize.
+        Ok(MigrateVma { inner: room })
     }
 
     /// First address.
@@ -526,18 +603,15 @@ impl<'a> MigrateVma<'a> {
     /// `migrate_vma_pages()`: the destinations given take over their sources.
     pub(crate) fn pages(self) -> MigratedVma<'a> {
         let this = core::mem::ManuallyDrop::new(self);
-        // SAFETY: `this` is never dropped, so `inner` is moved out of it exactly once and
+        // SAFETY: `this` is never dropped, so the borrow is moved out of it exactly once and
         // its drop (which would finalize) does not run.
-        let mut inner = unsafe { core::ptr::read(&this.inner) };
+        let inner: &'a mut MigrateArrays = unsafe { core::ptr::read(&this.inner) };
         (inner.args.src, inner.args.dst) = inner.pfns.ptrs();
-        // SAFETY: By the invariant of `VmaArgs`, `args` is set up and not finalized; its
+        // SAFETY: By the invariant of `MigrateArrays`, `args` is set up and not finalized; its
         // arrays were just pointed at `pfns`; every non-zero `dst` entry is a locked,
         // referenced page handed over by `DstView`, one per source group.
         unsafe { bindings::migrate_vma_pages(&mut inner.args) };
-        MigratedVma {
-            inner,
-            _lock: core::marker::PhantomData,
-        }
+        MigratedVma { inner }
     }
 
     /// Gives up: releases every destination, then `migrate_vma_finalize()` restores the
@@ -548,16 +622,20 @@ impl<'a> MigrateVma<'a> {
 impl Drop for MigrateVma<'_> {
     fn drop(&mut self) {
         self.inner.pfns.release_dst();
-        // SAFETY: Finalized only here, in drop (`pages()` skips this drop).
+        // SAFETY: By the type invariant `inner` is set up and not finalized; finalized only
+        // here, in drop (`pages()` skips this drop).
         unsafe { self.inner.finalize() };
     }
 }
 
 /// A migration after `migrate_vma_pages()`: the driver maps what migrated, then
 /// `migrate_vma_finalize()` (on [`Self::finalize`] or drop).
+///
+/// # Invariants
+///
+/// `inner` is set up, its pages migrated, and not finalized (see [`MigrateArrays`]).
 pub(crate) struct MigratedVma<'a> {
-    inner: VmaArgs,
-    _lock: core::marker::PhantomData<&'a ()>,
+    inner: &'a mut MigrateArrays,
 }
 
 impl MigratedVma<'_> {
@@ -576,19 +654,25 @@ impl MigratedVma<'_> {
         self.inner.pfns.n
     }
 
-    /// `src[i]`: `MIGRATE_PFN_MIGRATE` is still set for the entries that migrated.
-    pub(crate) fn src(&self, i: usize) -> MigratePfn {
-        self.inner.src(i)
-    }
-
-    /// `dst[i]` (an empty entry past the end).
-    pub(crate) fn dst(&self, i: usize) -> MigratePfn {
-        MigratePfn(self.inner.pfns.dst().get(i).copied().unwrap_or(0))
-    }
-
-    /// `migrate_pfn_to_page(dst[i])`.
-    pub(crate) fn dst_page(&self, i: usize) -> Option<PageRef<'_>> {
-        self.inner.pfns.dst_page(i)
+    /// `(i, src[i], dst[i], migrate_pfn_to_page(dst[i]))` for every entry that migrated
+    /// (`MIGRATE_PFN_MIGRATE` in `src`) to a destination page: one pass over the arrays.
+    pub(crate) fn migrated_entries(
+        &self,
+    ) -> impl Iterator<Item = (usize, MigratePfn, MigratePfn, PageRef<'_>)> + '_ {
+        let (src, dst) = self.inner.pfns.arrays();
+        src.iter()
+            .zip(dst)
+            .enumerate()
+            .filter_map(|(i, (&s, &d))| {
+                let (s, d) = (MigratePfn(s), MigratePfn(d));
+                if !s.migrate() || !d.valid() {
+                    return None;
+                }
+                // SAFETY: A valid destination entry was set from a `NewPage` whose reference
+                // the migration holds until finalize, which needs `&mut self`.
+                let page = unsafe { PageRef::from_pfn(d.pfn()) };
+                Some((i, s, d, page))
+            })
     }
 
     /// Number of pages migrated: those of the entries with both `MIGRATE_PFN_VALID` and
@@ -612,7 +696,8 @@ impl MigratedVma<'_> {
 
 impl Drop for MigratedVma<'_> {
     fn drop(&mut self) {
-        // SAFETY: Finalized only here, in drop.
+        // SAFETY: By the type invariant `inner` is set up and not finalized; finalized only
+        // here, in drop.
         unsafe { self.inner.finalize() };
     }
 }

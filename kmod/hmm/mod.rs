@@ -7,6 +7,7 @@
 //!
 //! | file                  | C API                                                        |
 //! |-----------------------|--------------------------------------------------------------|
+//! | `memmap.rs`           | `page_to_pfn()`, `pfn_to_page()`, `kmap_local_page()` inline  |
 //! | `page.rs`             | `struct page`: pfn, kind, kmap copies, backing pages          |
 //! | `xarray.rs`           | an `xarray` of tagged, non-owning page pointers              |
 //! | `interval_notifier.rs`| `mmu_interval_notifier_insert/remove`, `read_begin/retry`    |
@@ -51,6 +52,9 @@
 //!    (wherever a device page's last reference is put).
 //! 8. `DeviceMem::mirrors` (spinlock), the registry of open files: innermost; nothing is
 //!    taken and no reference to a file is dropped under it.
+//! 9. `BackingStore::split` (spinlock, [`page::BackingStore`]): splitting or freeing the
+//!    backing run of a PMD-sized device folio, from `folio_free`; *never nested* with 7 or
+//!    8, and nothing is taken under it.
 //!
 //! Sleeping waits outside the table: `memunmap_pages()` (dropping a chunk) waits for every
 //! page of the chunk to be freed, and `DeviceMem::remove_mirror` for the faults that hold the
@@ -58,6 +62,7 @@
 
 pub(crate) mod exclusive;
 pub(crate) mod interval_notifier;
+mod memmap;
 pub(crate) mod migrate_vma;
 pub(crate) mod misc;
 pub(crate) mod mmap;

@@ -387,9 +387,11 @@ impl<T: PagemapOps> DevPagemap<T> {
         // they may be (re)initialised as a folio of this pagemap headed by `page`
         // (`struct folio` starts with its head `struct page`).
         unsafe { bindings::zone_device_folio_init(folio, self.pgmap.get(), order) };
-        // SAFETY: `zone_device_folio_init` returns the folio locked with one reference,
-        // which we hand to the caller.
-        Ok(unsafe { NewPage::from_raw(core::ptr::NonNull::new(page.as_ptr()).ok_or(EINVAL)?) })
+        // SAFETY: `zone_device_folio_init` returns the folio, of `order`, locked with one
+        // reference, which we hand to the caller.
+        Ok(unsafe {
+            NewPage::from_raw(core::ptr::NonNull::new(page.as_ptr()).ok_or(EINVAL)?, order)
+        })
     }
 
     /// The chunk `page` belongs to, if it is a ZONE_DEVICE page whose pagemap has the
@@ -403,12 +405,14 @@ impl<T: PagemapOps> DevPagemap<T> {
             return None;
         }
         // SAFETY: A ZONE_DEVICE page has a pagemap that outlives it.
-        if unsafe { (*bindings::page_pgmap(page.as_ptr())).owner } != owner.as_ptr() {
+        let pgmap = unsafe { bindings::page_pgmap(page.as_ptr()) };
+        // SAFETY: As above, `pgmap` is valid while the page is.
+        if unsafe { (*pgmap).owner } != owner.as_ptr() {
             return None;
         }
         // SAFETY: The pagemap carries `owner`, so it was created by `Self::new` (see above)
         // and outlives the page, which is valid for `'a`.
-        Some(unsafe { Self::from_page(page.as_ptr()) })
+        Some(unsafe { Self::from_pgmap(pgmap) })
     }
 
     /// # Safety
@@ -417,10 +421,18 @@ impl<T: PagemapOps> DevPagemap<T> {
     unsafe fn from_page<'a>(page: *const bindings::page) -> &'a Self {
         // SAFETY: The caller guarantees a ZONE_DEVICE page of one of our pagemaps.
         let pgmap = unsafe { bindings::page_pgmap(page) };
+        // SAFETY: That pagemap uses `Self::OPS` and outlives the page.
+        unsafe { Self::from_pgmap(pgmap) }
+    }
+
+    /// # Safety
+    ///
+    /// `pgmap` must be a pagemap that uses `Self::OPS`, and must outlive `'a`.
+    unsafe fn from_pgmap<'a>(pgmap: *const bindings::dev_pagemap) -> &'a Self {
         let field = pgmap.cast::<Opaque<bindings::dev_pagemap>>();
         // SAFETY: Pagemaps with `Self::OPS` are only created by `Self::new`, embedded in
         // `Self` at field `pgmap`, and they outlive their pages' callbacks (drop unmaps
-        // first, which waits for every page to be freed).
+        // first, which waits for every page to be freed); the caller guarantees `'a`.
         unsafe { &*kernel::container_of!(field, Self, pgmap) }
     }
 
@@ -435,7 +447,7 @@ impl<T: PagemapOps> DevPagemap<T> {
         // SAFETY: The folio is valid for the duration of the callback.
         let order = unsafe { bindings::folio_order(folio) };
         // SAFETY: As above.
-        let pfn = unsafe { bindings::page_to_pfn(page) };
+        let pfn = unsafe { super::memmap::page_to_pfn(page) };
         T::folio_free(this, FreedFolio { pfn, order });
     }
 

@@ -16,6 +16,20 @@ const XAS_RESTART: *mut bindings::xa_node = core::ptr::without_provenance_mut(3)
 /// internal entries and is rejected.
 pub(crate) type Tag = usize;
 
+/// `xa_err()`: the errno an internal error entry encodes (`xa_is_err()`: an internal entry,
+/// `entry & 3 == 2`, at or above `xa_mk_internal(-MAX_ERRNO)`), else 0. The bit test of the C
+/// inline, here without a call into `rust/helpers` per store.
+fn xa_err(entry: *mut c_void) -> i32 {
+    let v = entry.addr();
+    let lowest = ((-(bindings::MAX_ERRNO as isize)) << 2 | 2) as usize;
+    if v & 3 == 2 && v >= lowest {
+        // `(long)entry >> 2`: the negative errno.
+        ((v as isize) >> 2) as i32
+    } else {
+        0
+    }
+}
+
 /// An `xarray` mapping indices to `(page, tag)`.
 ///
 /// # Invariants
@@ -82,8 +96,7 @@ impl PageXArray {
         // SAFETY: The xarray is initialised; the entry is a tagged pointer that is not an
         // internal entry (tag != 2), which `xa_store` accepts.
         let old = unsafe { bindings::xa_store(self.xa.get(), index, entry, bindings::GFP_ATOMIC) };
-        // SAFETY: `xa_err` only inspects the bits of the returned entry.
-        to_result(unsafe { bindings::xa_err(old) })
+        to_result(xa_err(old))
     }
 
     /// `xa_erase()`.

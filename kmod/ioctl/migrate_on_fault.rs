@@ -7,6 +7,7 @@
 
 use super::Cmd;
 use crate::dmirror::Dmirror;
+use crate::hmm::migrate_vma::MigrateArrays;
 use crate::hmm::mmap::MmapRead;
 use crate::hmm::page::PAGE_SHIFT;
 use crate::hmm::range_fault::{range_fault, Locking, Request};
@@ -36,8 +37,9 @@ fn fault_and_migrate_window(d: &Dmirror, lock: &MmapRead<'_>, start: usize, end:
         |pt, f| d.store_faulted(pt, f, false),
     )?;
     // Step 2: migrate the window's pages to device memory.
+    let mut room = MigrateArrays::new();
     for_each_vma_window(lock, start, end, |vma, s, e| {
-        migrate_window_to_dev(d, lock, vma, s, e)
+        migrate_window_to_dev(d, &mut room, lock, vma, s, e)
     })
 }
 

@@ -5,6 +5,7 @@
 
 use super::Cmd;
 use crate::dmirror::{do_read, Bounce, Dmirror};
+use crate::hmm::migrate_vma::MigrateArrays;
 use crate::hmm::mmap::MmapRead;
 use crate::migrate::{for_each_vma_window, migrate_window_to_dev};
 use kernel::prelude::*;
@@ -15,8 +16,9 @@ pub(crate) fn migrate_to_dev(d: &Dmirror, cmd: &mut Cmd) -> Result {
     let mut bounce = Bounce::new(cmd.start, cmd.size())?;
     let ret = {
         let lock = MmapRead::lock(&mm);
+        let mut room = MigrateArrays::new();
         for_each_vma_window(&lock, cmd.start, cmd.end, |vma, start, end| {
-            migrate_window_to_dev(d, &lock, vma, start, end)
+            migrate_window_to_dev(d, &mut room, &lock, vma, start, end)
         })?;
         // Return the migrated data for verification: only pages in the device page table.
         // Read it back before dropping the mmap lock (C drops it first): khugepaged

@@ -5,7 +5,7 @@
 
 use super::Cmd;
 use crate::dmirror::Dmirror;
-use crate::hmm::migrate_vma::MigrateVma;
+use crate::hmm::migrate_vma::{MigrateArrays, MigrateVma};
 use crate::hmm::mmap::MmapRead;
 use crate::migrate::{alloc_and_copy_to_sys, for_each_vma_window, select_to_sys};
 use kernel::prelude::*;
@@ -16,8 +16,9 @@ pub(crate) fn migrate_to_sys(d: &Dmirror, cmd: &mut Cmd) -> Result {
     let lock = MmapRead::lock(&mm);
     let select = select_to_sys(&d.dev);
     cmd.raw.cpages = 0;
+    let mut room = MigrateArrays::new();
     for_each_vma_window(&lock, cmd.start, cmd.end, |vma, start, end| {
-        let mut m = MigrateVma::setup(&lock, vma, start, end, d.owner(), select)?;
+        let mut m = MigrateVma::setup(&mut room, &lock, vma, start, end, d.owner(), select)?;
         if alloc_and_copy_to_sys(&d.dev, Some(d), &mut m, vma).is_err() {
             // Finalized without `pages()`: the destinations given so far are released
             // first, so the sources stay mapped (see `MigrateVma`).
