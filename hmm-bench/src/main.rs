@@ -119,6 +119,12 @@ struct RunArgs {
     /// Where --ftrace-kind's totals go.
     #[arg(long)]
     ftrace_out: Option<PathBuf>,
+    /// Sleep this many milliseconds before every timed operation (outside the timer), so
+    /// that work the untimed preparation left pending (RCU callbacks, kworkers) runs before
+    /// the timer starts, not inside it. For instruction time (`--accel tcg-icount`), where
+    /// idle time costs nothing and every instruction of another task counts.
+    #[arg(long, default_value_t = 0)]
+    settle_ms: u64,
     /// tracefs (with --ftrace-kind).
     #[arg(long, default_value = "/sys/kernel/tracing")]
     tracefs: PathBuf,
@@ -193,6 +199,9 @@ fn run(a: RunArgs) -> Result<()> {
             "[{driver}] ftrace: tracing the kernel calls of the timed {} operations only",
             kind.name()
         );
+    }
+    if a.settle_ms > 0 {
+        perf_gate::settle(std::time::Duration::from_millis(a.settle_ms));
     }
     let reps = a.reps.unwrap_or(if a.quick { 3 } else { 5 });
     if reps == 0 {

@@ -49,15 +49,16 @@ pub fn repeat(
     Ok(s)
 }
 
-/// Repetitions for a buffer of `size` bytes: small buffers (under 1 MiB) finish in
-/// microseconds, where the clock and the scheduler dominate, so they get up to 8x more;
+/// Repetitions for a buffer of `size` bytes: small buffers (under 4 MiB) finish in
+/// microseconds to a few milliseconds, where a timer tick or another task's time slice is
+/// a large share of a sample, so they get up to 8x more (1 MiB: 4x);
 /// buffers of 64 MiB and more take seconds each under TCG and dominate the run's time, so
 /// they get 3/5 as many (at least 3).
 pub fn reps_for(size: u64, reps: u32) -> u32 {
     if size >= 64 << 20 {
         return (reps * 3).div_ceil(5).max(3).min(reps.max(1));
     }
-    let scale = ((1u64 << 20) / size.max(1)).clamp(1, 8) as u32;
+    let scale = ((4u64 << 20) / size.max(1)).clamp(1, 8) as u32;
     reps.saturating_mul(scale)
 }
 
@@ -140,8 +141,9 @@ mod tests {
     #[test]
     fn small_sizes_get_more_reps() {
         assert_eq!(reps_for(4096, 5), 40);
-        assert_eq!(reps_for(256 << 10, 5), 20);
-        assert_eq!(reps_for(1 << 20, 5), 5);
+        assert_eq!(reps_for(256 << 10, 5), 40);
+        assert_eq!(reps_for(1 << 20, 5), 20);
+        assert_eq!(reps_for(2 << 20, 5), 10);
         assert_eq!(reps_for(16 << 20, 5), 5);
         assert_eq!(reps_for(64 << 20, 5), 3);
         assert_eq!(reps_for(256 << 20, 5), 3);

@@ -19,6 +19,12 @@ struct Gate {
 }
 
 static GATE: OnceLock<Mutex<Gate>> = OnceLock::new();
+static SETTLE: OnceLock<std::time::Duration> = OnceLock::new();
+
+/// Sleep this long before every timed operation.
+pub fn settle(d: std::time::Duration) {
+    let _ = SETTLE.set(d);
+}
 
 impl Gate {
     /// Send one control command and wait for perf's "ack".
@@ -75,6 +81,9 @@ fn gated(kind: Kind) -> Option<std::sync::MutexGuard<'static, Gate>> {
 /// the timing is kept (not a warm-up); warm-ups (first device allocations and the like)
 /// are profiled by neither gate, as they are not timed.
 pub fn timed<T>(kind: Kind, recorded: bool, f: impl FnOnce() -> T) -> (T, f64) {
+    if let Some(d) = SETTLE.get() {
+        std::thread::sleep(*d);
+    }
     let mut gate = gated(kind).filter(|_| recorded);
     if let Some(g) = gate.as_mut() {
         g.command("enable").expect("perf gate: enable");

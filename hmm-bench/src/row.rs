@@ -186,9 +186,29 @@ pub struct Row {
 }
 
 impl Row {
-    /// Median throughput in GiB/s.
+    /// Whether the row was measured in instruction time (`tcg-icount`): the guest clock
+    /// counts executed instructions, so other work can only add to a sample, never take
+    /// from it, and the least disturbed sample is the smallest.
+    pub fn instruction_time(&self) -> bool {
+        self.accel.ends_with("icount")
+    }
+    /// The row's figure in seconds per operation: the minimum in instruction time, the
+    /// median otherwise (wall-clock samples also vary downward: caches, host load).
+    pub fn secs(&self) -> Option<f64> {
+        self.time
+            .map(|t| if self.instruction_time() { t.min } else { t.median })
+    }
+    /// What [`Row::secs`] is: "min" or "median".
+    pub fn statistic(&self) -> &'static str {
+        if self.instruction_time() {
+            "min"
+        } else {
+            "median"
+        }
+    }
+    /// Throughput in GiB/s (of [`Row::secs`]).
     pub fn gib_per_s(&self) -> Option<f64> {
-        self.time.map(|t| rate(self.size as f64 / GIB, t.median))
+        self.secs().map(|s| rate(self.size as f64 / GIB, s))
     }
     /// Throughput spread in GiB/s: (min, q1, q3, max) — from the max, q3, q1, min times.
     pub fn gib_spread(&self) -> Option<(f64, f64, f64, f64)> {
@@ -196,9 +216,9 @@ impl Row {
         self.time
             .map(|t| (rate(g, t.max), rate(g, t.q3), rate(g, t.q1), rate(g, t.min)))
     }
-    /// Median throughput in base pages per second.
+    /// Throughput in base pages per second (of [`Row::secs`]).
     pub fn pages_per_s(&self) -> Option<f64> {
-        self.time.map(|t| rate(self.npages as f64, t.median))
+        self.secs().map(|s| rate(self.npages as f64, s))
     }
     /// The key rows of different drivers are compared by.
     pub fn key(&self) -> Key {

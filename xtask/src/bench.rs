@@ -15,6 +15,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+/// Under `--icount`, the guest sleeps this long before each timed sample (`hmm-bench run
+/// --settle-ms`): 2.5 ticks at the lab kernel's HZ=250, enough for an RCU grace period on
+/// one CPU.
+const SETTLE_MS: u64 = 10;
+
 /// Options of `lab bench`.
 #[derive(Args, Clone)]
 pub struct BenchOpts {
@@ -155,6 +160,11 @@ pub fn run(o: BenchOpts) -> Result<i32> {
     }
     for d in &o.device {
         cmd.extend(["--device".into(), d.to_string()]);
+    }
+    if o.icount {
+        // Idle time is free in instruction time: let pending work (RCU callbacks, kworkers)
+        // run before each timed sample instead of inside it.
+        cmd.extend(["--settle-ms".into(), SETTLE_MS.to_string()]);
     }
     if let Some(k) = &o.perf {
         cmd.splice(0..0, ["env".to_string(), format!("PERF_KINDS={k}")]);
