@@ -3,6 +3,7 @@
 
 use crate::row::{Key, Kind, Row};
 use crate::sizes;
+use crate::stats::sig3;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -77,15 +78,6 @@ pub fn build(rows: &[Row]) -> Vec<RatioRow> {
             }
         })
         .collect()
-}
-
-/// Three significant digits.
-pub fn sig3(x: f64) -> String {
-    if x == 0.0 || !x.is_finite() {
-        return format!("{x}");
-    }
-    let decimals = (2 - x.abs().log10().floor() as i32).clamp(0, 9) as usize;
-    format!("{x:.decimals$}")
 }
 
 fn or_na(v: Option<String>) -> String {

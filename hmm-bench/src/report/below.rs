@@ -3,7 +3,7 @@
 //! showed between its own rounds in the same boot is not told apart from noise; a larger
 //! one is a difference to explain with a profile (`lab bench --perf`).
 
-use crate::ratio::RatioRow;
+use super::ratio::RatioRow;
 use crate::row::Key;
 use crate::sizes;
 use std::collections::BTreeMap;
@@ -44,7 +44,7 @@ pub fn slow_rows(table: &[RatioRow], spreads: &BTreeMap<(String, Key), f64>) -> 
         .filter_map(|r| {
             let ratio = r.ratio.filter(|x| *x < THRESHOLD)?;
             let get = |d: &str| spreads.get(&(d.to_string(), r.key)).copied();
-            let (c_spread, rust_spread) = (get(crate::ratio::C), get(crate::ratio::RUST));
+            let (c_spread, rust_spread) = (get(super::ratio::C), get(super::ratio::RUST));
             let verdict = match c_spread.into_iter().chain(rust_spread).reduce(f64::max) {
                 None => Verdict::NoRounds,
                 Some(s) if 1.0 / ratio <= s => Verdict::InsideSpread,

@@ -1,10 +1,10 @@
 //! The timing harness: warm-up, then repetitions of (untimed prepare, timed operation,
 //! untimed restore), on the monotonic clock.
 
+use super::timer::Timer;
 use crate::row::Kind;
 use anyhow::Result;
 use hmm_dmirror::Counts;
-use std::time::Instant;
 
 /// Timings of one operation.
 #[derive(Clone, Debug, Default)]
@@ -15,17 +15,10 @@ pub struct Samples {
     pub counts: Option<Counts>,
 }
 
-/// Time `f` once.
-pub fn time<T>(f: impl FnOnce() -> T) -> (T, f64) {
-    let t0 = Instant::now();
-    let v = f();
-    (v, t0.elapsed().as_secs_f64())
-}
-
-/// `warmup` untimed then `reps` timed repetitions of `prep` (untimed), `op` (timed; profiled
-/// when `kind` is the kind given to `--perf-kind`), `restore` (untimed). The first error
-/// stops the loop.
+/// `warmup` untimed then `reps` timed repetitions of `prep` (untimed), `op` (timed by `t`,
+/// with its gates of `kind` around it), `restore` (untimed). The first error stops the loop.
 pub fn repeat(
+    t: &mut Timer,
     kind: Kind,
     warmup: u32,
     reps: u32,
@@ -39,7 +32,7 @@ pub fn repeat(
     };
     for i in 0..warmup + reps {
         prep()?;
-        let (r, dt) = crate::perf_gate::timed(kind, i >= warmup, &mut op);
+        let (r, dt) = t.timed(kind, i >= warmup, &mut op);
         s.counts = r?;
         restore()?;
         if i >= warmup {
@@ -91,6 +84,7 @@ mod tests {
     fn warmup_is_not_recorded_and_phases_alternate() {
         let log = std::cell::RefCell::new(Vec::new());
         let s = repeat(
+            &mut Timer::new(),
             Kind::Read,
             1,
             3,
@@ -120,6 +114,7 @@ mod tests {
     fn error_stops() {
         let mut n = 0;
         let r = repeat(
+            &mut Timer::new(),
             Kind::Read,
             0,
             5,

@@ -4,7 +4,8 @@
 //! mostly show the host's noise; the CSV keeps min and max), and the memcpy reference of
 //! the same page mode in grey.
 
-use crate::ratio::{sig3, C, RUST};
+use super::ratio::{C, RUST};
+use crate::stats::sig3;
 use crate::row::{Kind, Memory, Pages, Row};
 use crate::sizes;
 use anyhow::{anyhow, Result};
