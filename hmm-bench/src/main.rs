@@ -4,7 +4,9 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use hmm_bench::report::{self, ftrace};
+use anyhow::Context;
+use hmm_bench::report::{self, compare, ftrace};
+use hmm_bench::{csv, sizes};
 use hmm_bench::run::{self, RunArgs};
 use std::path::PathBuf;
 #[derive(Parser)]
@@ -31,6 +33,21 @@ enum Cmd {
         #[arg(long)]
         out_dir: PathBuf,
     },
+    /// Two runs row by row (two boots, or before and after a change): how far each Rust/C
+    /// ratio and each driver's figure moved from A to B, and a summary for the rows of
+    /// --min-size and more.
+    Compare {
+        /// Run A: a results.csv, or a bench directory holding one.
+        a: PathBuf,
+        /// Run B (same).
+        b: PathBuf,
+        /// The rows the summary's first lines are about.
+        #[arg(long, default_value = "64K")]
+        min_size: String,
+        /// Movement that counts as too much, in percent.
+        #[arg(long, default_value_t = 1.0)]
+        limit_pct: f64,
+    },
     /// Print the C and Rust kernel call counts of `run --ftrace-kind` side by side (reads
     /// DIR/{c,rust}.KIND.ftrace.txt).
     FtraceReport {
@@ -56,6 +73,21 @@ fn main() -> Result<()> {
             for p in &r.plots {
                 println!("plot:  {}", p.display());
             }
+            Ok(())
+        }
+        Cmd::Compare {
+            a,
+            b,
+            min_size,
+            limit_pct,
+        } => {
+            let read = |p: PathBuf| {
+                let f = if p.is_dir() { p.join("results.csv") } else { p };
+                csv::read_file(&f).with_context(|| format!("read {}", f.display()))
+            };
+            let m = compare::moved(&read(a)?, &read(b)?);
+            let min = sizes::parse(&min_size)?;
+            print!("{}", compare::render(&m, min, limit_pct / 100.0));
             Ok(())
         }
         Cmd::FtraceReport { dir, kinds, top } => {

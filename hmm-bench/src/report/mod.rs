@@ -2,6 +2,7 @@
 //! (merged CSV, plots, ratio table).
 
 pub mod below;
+pub mod compare;
 pub mod ftrace;
 pub mod plot;
 pub mod ratio;
