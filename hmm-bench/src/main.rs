@@ -2,12 +2,12 @@
 //! merges CSVs, draws plots and prints the Rust/C table, `compare` sets two runs side by
 //! side (on the host). See README.md.
 
+use anyhow::Context;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use anyhow::Context;
 use hmm_bench::report::{self, compare, ftrace};
-use hmm_bench::{csv, sizes};
 use hmm_bench::run::{self, RunArgs};
+use hmm_bench::{csv, sizes};
 use std::path::PathBuf;
 #[derive(Parser)]
 #[command(
@@ -102,4 +102,3 @@ fn main() -> Result<()> {
         }
     }
 }
-

@@ -195,8 +195,13 @@ impl Row {
     /// The row's figure in seconds per operation: the minimum in instruction time, the
     /// median otherwise (wall-clock samples also vary downward: caches, host load).
     pub fn secs(&self) -> Option<f64> {
-        self.time
-            .map(|t| if self.instruction_time() { t.min } else { t.median })
+        self.time.map(|t| {
+            if self.instruction_time() {
+                t.min
+            } else {
+                t.median
+            }
+        })
     }
     /// What [`Row::secs`] is: "min" or "median".
     pub fn statistic(&self) -> &'static str {
@@ -205,6 +210,21 @@ impl Row {
         } else {
             "median"
         }
+    }
+    /// How far the samples around the figure lie from it, as a fraction of it: in
+    /// instruction time the first quartile over the minimum (0: a quarter of the samples
+    /// executed the same instructions as the least disturbed one), otherwise the
+    /// interquartile range over the median.
+    pub fn spread(&self) -> Option<f64> {
+        let t = self.time?;
+        let s = self.secs()?;
+        (s > 0.0).then(|| {
+            if self.instruction_time() {
+                (t.q1 - t.min) / s
+            } else {
+                t.iqr() / s
+            }
+        })
     }
     /// Throughput in GiB/s (of [`Row::secs`]).
     pub fn gib_per_s(&self) -> Option<f64> {
@@ -332,5 +352,16 @@ mod tests {
         assert_eq!((min, max), (0.25, 1.0));
         assert_eq!(Memory::of_device(2), Memory::Coherent);
         assert_eq!(Memory::of_device(1), Memory::Private);
+        // Wall clock: the spread is the interquartile range over the median.
+        assert_eq!((r.statistic(), r.spread()), ("median", Some(0.75)));
+        // Instruction time: the minimum, and the first quartile's distance from it.
+        let ic = Row {
+            accel: "tcg-icount".into(),
+            ..r
+        };
+        assert_eq!(ic.statistic(), "min");
+        assert_eq!(ic.gib_per_s(), Some(1.0));
+        assert_eq!(ic.pages_per_s(), Some((1u64 << 18) as f64));
+        assert_eq!(ic.spread(), Some(0.5));
     }
 }

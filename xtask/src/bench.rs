@@ -101,6 +101,32 @@ fn host_report(bin: &Path, what: &str, args: &[std::ffi::OsString]) -> Result<St
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// "1 vCPU", "2 vCPUs".
+fn vcpus(n: u32) -> String {
+    format!("{n} vCPU{}", if n == 1 { "" } else { "s" })
+}
+
+/// The kernel's configuration by its hash (as the lab's cache names it), not by the path of
+/// this machine's cache.
+fn config_key(src: &Path) -> String {
+    std::fs::read(src.join(".config"))
+        .map(|t| cache::key([t.as_slice()]))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// The commit the module was built from: `git describe --always --dirty` of the workspace
+/// (`-dirty`: with uncommitted changes).
+fn source_commit() -> String {
+    Command::new("git")
+        .args(["describe", "--always", "--dirty", "--abbrev=7"])
+        .current_dir(cache::workspace())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "(commit unknown)".into())
+}
+
 /// Run `lab bench`; returns the exit code.
 pub fn run(o: BenchOpts) -> Result<i32> {
     let profile = if o.ftrace.is_some() {
@@ -147,9 +173,9 @@ pub fn run(o: BenchOpts) -> Result<i32> {
     ];
     // Under --icount the budget is guest time, which also counts the settle sleeps (idle
     // time the guest clock skips over in no time at all): 4x as much.
-    let budget = o.driver_timeout.unwrap_or(
-        if o.quick { 240 } else { 1500 } * if o.icount { 4 } else { 1 },
-    );
+    let budget = o
+        .driver_timeout
+        .unwrap_or(if o.quick { 240 } else { 1500 } * if o.icount { 4 } else { 1 });
     cmd.push(budget.to_string());
     if o.quick {
         cmd.push("--quick".into());
@@ -277,14 +303,19 @@ pub fn run(o: BenchOpts) -> Result<i32> {
     args.extend(["--out-dir".into(), dir.clone().into_os_string()]);
     let report = host_report(&bin, "report", &args)?;
     let mut text = format!(
-        "hmm-bench, one boot of Linux 7.3.4 ({} profile), accel {}, {} vCPUs\nC driver: {} ({})\nRust module: {}\n\n",
+        "hmm-bench, one boot of Linux 7.3.4 ({} profile, .config {}), accel {}, {}\n\
+         C driver: lib/test_hmm.ko of that kernel ({})\nRust module: {}\n\n",
         kernel.profile.name(),
+        config_key(&kernel.src),
         accel.to_uppercase(),
-        o.cpus,
-        c_ko.display(),
+        vcpus(cpus),
         status("c"),
         match &rust_ko {
-            Some(k) => format!("{} ({})", k.display(), status("rust")),
+            Some(_) => format!(
+                "test_hmm_rs.ko of hmm-rs {} ({})",
+                source_commit(),
+                status("rust")
+            ),
             None => format!("NOT available: {rust_why}"),
         }
     );

@@ -130,6 +130,7 @@ mod tests {
             c_frac: None,
             rust_frac: None,
             ratio,
+            spread: None,
             note: String::new(),
         }
     }

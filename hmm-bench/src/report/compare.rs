@@ -88,7 +88,15 @@ fn pct(v: Option<f64>) -> String {
 pub fn render(m: &[Moved], min_size: u64, limit: f64) -> String {
     let mut out = format!(
         "{:<9} {:<24} {:<5} {:>5}  {:>8} {:>8} {:>9}  {:>9} {:>9}\n",
-        "memory", "request", "pages", "size", "Rust/C A", "Rust/C B", "moved", "C time", "Rust time"
+        "memory",
+        "request",
+        "pages",
+        "size",
+        "Rust/C A",
+        "Rust/C B",
+        "moved",
+        "C time",
+        "Rust time"
     );
     for r in m {
         let over = r.key.size >= min_size
@@ -206,7 +214,9 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("rows under 64K, Rust/C ratio: moved 0.00% (median), 0.00% (max); 0 of 1 over 1%"),
+            text.contains(
+                "rows under 64K, Rust/C ratio: moved 0.00% (median), 0.00% (max); 0 of 1 over 1%"
+            ),
             "{text}"
         );
         assert_eq!(text.matches("  *").count(), 1, "{text}");
@@ -217,6 +227,8 @@ mod tests {
         let m = moved(&[row("c", 4096, 1.0)], &[]);
         assert_eq!(m.len(), 1);
         assert_eq!((m[0].ratio_moved(), m[0].time), (None, (None, None)));
-        assert!(render(&m, 64 << 10, 0.01).contains("rows under 64K, Rust/C ratio: none in both runs"));
+        assert!(
+            render(&m, 64 << 10, 0.01).contains("rows under 64K, Rust/C ratio: none in both runs")
+        );
     }
 }

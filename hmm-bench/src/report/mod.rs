@@ -10,8 +10,8 @@ pub mod rounds;
 
 use crate::csv;
 use crate::row::{Kind, Row};
-use ratio::{C, RUST};
 use anyhow::Result;
+use ratio::{C, RUST};
 use std::path::{Path, PathBuf};
 
 /// What `report` produced.
@@ -74,6 +74,15 @@ pub fn report(inputs: &[PathBuf], out_dir: &Path) -> Result<Report> {
             accels.join(", ")
         }
     ));
+    if let Some(r) = rows.iter().find(|r| r.time.is_some()) {
+        text.push_str(if r.instruction_time() {
+            "figure: each row's minimum time over its repetitions (instruction time: other work \
+             only ever adds instructions); spread: the first quartile's distance from it\n"
+        } else {
+            "figure: each row's median time over its repetitions; spread: the interquartile \
+             range over the median\n"
+        });
+    }
     for (label, name) in [
         (C, "C driver (test_hmm.ko)"),
         (RUST, "Rust module (test_hmm_rs.ko)"),

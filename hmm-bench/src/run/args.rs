@@ -85,4 +85,3 @@ pub struct RunArgs {
     #[arg(long, default_value = "/sys/kernel/tracing")]
     pub tracefs: PathBuf,
 }
-

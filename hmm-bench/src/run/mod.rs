@@ -196,4 +196,3 @@ pub fn progress_line(r: &Row) -> String {
         _ => format!("{head}: {}", r.status),
     }
 }
-

@@ -119,8 +119,12 @@ mod tests {
             7
         });
         assert_eq!((v, dt >= 0.0), (7, true));
-        t.timed(Kind::Read, false, || log.borrow_mut().push("warm-up".into()));
-        t.timed(Kind::Memcpy, true, || log.borrow_mut().push("memcpy".into()));
+        t.timed(Kind::Read, false, || {
+            log.borrow_mut().push("warm-up".into())
+        });
+        t.timed(Kind::Memcpy, true, || {
+            log.borrow_mut().push("memcpy".into())
+        });
         t.finish().unwrap();
         assert_eq!(
             *log.borrow(),
