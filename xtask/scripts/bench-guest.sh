@@ -13,13 +13,13 @@
 # ones, OUTDIR/{c,rust}.rK.csv each.
 # With PERF_KINDS=KIND[,KIND…] in the environment, each driver's hmm-bench runs once per
 # KIND under `perf record -D -1 --control fifo:…` (perf's events enabled only around the
-# timed KIND operations, see hmm-bench/src/perf_gate.rs), writing OUTDIR/LABEL.KIND.csv and,
+# timed KIND operations, see hmm-bench/src/run/perf_gate.rs), writing OUTDIR/LABEL.KIND.csv and,
 # from `perf report` before the driver is unloaded, OUTDIR/LABEL.KIND.perf.txt (by symbol)
 # and OUTDIR/LABEL.KIND.perf-dso.txt (by object).
 # With FTRACE_KINDS=KIND[,KIND…] (the trace profile's kernel: CONFIG_FUNCTION_GRAPH_TRACER),
 # ftrace's function_graph tracer is selected and each driver's hmm-bench runs once per KIND
 # with --ftrace-kind (its own process traced during each timed KIND operation only, see
-# hmm-bench/src/ftrace_gate.rs), writing OUTDIR/LABEL.KIND.ftrace.txt.
+# hmm-bench/src/run/ftrace_gate.rs), writing OUTDIR/LABEL.KIND.ftrace.txt.
 # Exit code: 0 when every driver that was given loaded, ran and unloaded; 3 otherwise.
 set -u
 out=$1 bench=$2 c_ko=$3 rust_ko=$4 accel=$5 budget=$6

@@ -79,6 +79,10 @@ pub struct BenchOpts {
     /// boots); rows say `tcg-icount` in their accel column.
     #[arg(long)]
     icount: bool,
+    /// Milliseconds the guest sleeps before each timed sample (`hmm-bench run --settle-ms`;
+    /// default: 10 under `--icount`, else 0).
+    #[arg(long)]
+    settle_ms: Option<u64>,
 }
 
 /// Build hmm-bench in release mode on the host (the guest sees the host's files).
@@ -192,10 +196,11 @@ pub fn run(o: BenchOpts) -> Result<i32> {
     for d in &o.device {
         cmd.extend(["--device".into(), d.to_string()]);
     }
-    if o.icount {
-        // Idle time is free in instruction time: let pending work (RCU callbacks, kworkers)
-        // run before each timed sample instead of inside it.
-        cmd.extend(["--settle-ms".into(), SETTLE_MS.to_string()]);
+    // Idle time is free in instruction time: let pending work (RCU callbacks, kworkers) run
+    // before each timed sample instead of inside it.
+    let settle = o.settle_ms.unwrap_or(if o.icount { SETTLE_MS } else { 0 });
+    if settle > 0 {
+        cmd.extend(["--settle-ms".into(), settle.to_string()]);
     }
     if let Some(k) = &o.perf {
         cmd.splice(0..0, ["env".to_string(), format!("PERF_KINDS={k}")]);
