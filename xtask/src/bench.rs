@@ -123,17 +123,25 @@ fn config_key(src: &Path) -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-/// The commit the module was built from: `git describe --always --dirty` of the workspace
-/// (`-dirty`: with uncommitted changes).
+/// The commit the module was built from: the workspace's `HEAD`, `-dirty` when `kmod/` has
+/// uncommitted changes (changes elsewhere do not change the module).
 fn source_commit() -> String {
-    Command::new("git")
-        .args(["describe", "--always", "--dirty", "--abbrev=7"])
-        .current_dir(cache::workspace())
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "(commit unknown)".into())
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(cache::workspace())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match git(&["rev-parse", "--short=7", "HEAD"]) {
+        Some(head) => match git(&["status", "--porcelain", "--", "kmod"]) {
+            Some(changes) if !changes.is_empty() => format!("{head}-dirty"),
+            _ => head,
+        },
+        None => "(commit unknown)".into(),
+    }
 }
 
 /// Run `lab bench`; returns the exit code.
