@@ -69,9 +69,11 @@ fn main() -> Result<()> {
         Cmd::Report { csv, out_dir } => {
             let r = report::report(&csv, &out_dir)?;
             print!("{}", r.text);
-            println!("\nCSV:   {}", r.csv.display());
+            // Where the files went, on stderr: the text on stdout is what `lab bench` keeps
+            // as table.txt, which names no path of the machine that ran it.
+            eprintln!("\nCSV:   {}", r.csv.display());
             for p in &r.plots {
-                println!("plot:  {}", p.display());
+                eprintln!("plot:  {}", p.display());
             }
             Ok(())
         }

@@ -351,6 +351,7 @@ pub fn run(o: BenchOpts) -> Result<i32> {
     std::fs::write(dir.join("table.txt"), &text)?;
     println!("\n{text}");
     println!("table: {}", dir.join("table.txt").display());
+    println!("plots: {}", dir.join("plots").display());
 
     // target/lab/bench/latest → this run.
     let latest = dir.with_file_name("latest");
