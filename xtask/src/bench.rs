@@ -110,9 +110,40 @@ fn host_report(bin: &Path, what: &str, args: &[std::ffi::OsString]) -> Result<St
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// "1 vCPU", "2 vCPUs".
-fn vcpus(n: u32) -> String {
-    format!("{n} vCPU{}", if n == 1 { "" } else { "s" })
+/// The guest's vCPUs: one under `--icount` (icount implies single-threaded TCG), else
+/// `--cpus`.
+fn guest_cpus(o: &BenchOpts) -> u32 {
+    if o.icount {
+        1
+    } else {
+        o.cpus
+    }
+}
+
+/// What `table.txt` says first about the boot.
+struct Header<'a> {
+    profile: &'a str,
+    config: &'a str,
+    accel: &'a str,
+    cpus: u32,
+    c_status: &'a str,
+    rust: &'a str,
+}
+
+/// The first lines of `table.txt`: kernel by version, profile and `.config` hash, accel,
+/// vCPUs, each driver by what it is (no path of the machine that ran it).
+fn header(h: &Header<'_>) -> String {
+    format!(
+        "hmm-bench, one boot of Linux 7.3.4 ({} profile, .config {}), accel {}, {} vCPU{}\n\
+         C driver: lib/test_hmm.ko of that kernel ({})\nRust module: {}\n\n",
+        h.profile,
+        h.config,
+        h.accel.to_uppercase(),
+        h.cpus,
+        if h.cpus == 1 { "" } else { "s" },
+        h.c_status,
+        h.rust
+    )
 }
 
 /// The kernel's configuration by its hash (as the lab's cache names it), not by the path of
@@ -167,7 +198,7 @@ pub fn run(o: BenchOpts) -> Result<i32> {
         (false, true) => "tcg-icount",
         (false, false) => "tcg",
     };
-    let cpus = if o.icount { 1 } else { o.cpus };
+    let cpus = guest_cpus(&o);
 
     let dir = cache::workspace()
         .join("target/lab/bench")
@@ -330,23 +361,21 @@ pub fn run(o: BenchOpts) -> Result<i32> {
     }
     args.extend(["--out-dir".into(), dir.clone().into_os_string()]);
     let report = host_report(&bin, "report", &args)?;
-    let mut text = format!(
-        "hmm-bench, one boot of Linux 7.3.4 ({} profile, .config {}), accel {}, {}\n\
-         C driver: lib/test_hmm.ko of that kernel ({})\nRust module: {}\n\n",
-        kernel.profile.name(),
-        config_key(&kernel.src),
-        accel.to_uppercase(),
-        vcpus(cpus),
-        status("c"),
-        match &rust_ko {
+    let mut text = header(&Header {
+        profile: kernel.profile.name(),
+        config: &config_key(&kernel.src),
+        accel,
+        cpus,
+        c_status: &status("c"),
+        rust: &match &rust_ko {
             Some(_) => format!(
                 "test_hmm_rs.ko of hmm-rs {} ({})",
                 source_commit(),
                 status("rust")
             ),
             None => format!("NOT available: {rust_why}"),
-        }
-    );
+        },
+    });
     text.push_str(&report);
     std::fs::write(dir.join("table.txt"), &text)?;
     println!("\n{text}");
@@ -358,4 +387,50 @@ pub fn run(o: BenchOpts) -> Result<i32> {
     let _ = std::fs::remove_file(&latest);
     let _ = std::os::unix::fs::symlink(dir.file_name().unwrap_or_default(), &latest);
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        o: BenchOpts,
+    }
+
+    fn table_header(args: &[&str]) -> String {
+        let o = Cli::parse_from(std::iter::once("bench").chain(args.iter().copied())).o;
+        header(&Header {
+            profile: "fast",
+            config: "91a244d41889411a",
+            accel: if o.icount { "tcg-icount" } else { "tcg" },
+            cpus: guest_cpus(&o),
+            c_status: "ok",
+            rust: "test_hmm_rs.ko of hmm-rs bf3a3e7 (ok)",
+        })
+    }
+
+    #[test]
+    fn the_header_says_the_vcpus_the_guest_ran() {
+        // Under --icount the guest runs one vCPU; the header said "2 vCPUs" (`--cpus`).
+        assert!(
+            table_header(&["--quick", "--icount"]).starts_with(
+                "hmm-bench, one boot of Linux 7.3.4 (fast profile, .config 91a244d41889411a), \
+                 accel TCG-ICOUNT, 1 vCPU\n"
+            ),
+            "{}",
+            table_header(&["--quick", "--icount"])
+        );
+        assert!(table_header(&["--quick"]).contains("accel TCG, 2 vCPUs\n"));
+        assert!(table_header(&["--cpus", "1"]).contains("accel TCG, 1 vCPU\n"));
+    }
+
+    #[test]
+    fn the_header_names_no_host_path() {
+        let h = table_header(&["--icount"]);
+        assert!(!h.split_whitespace().any(|w| w.starts_with('/')), "{h}");
+        assert!(h.contains("C driver: lib/test_hmm.ko of that kernel (ok)\n"));
+    }
 }
