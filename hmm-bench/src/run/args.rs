@@ -40,7 +40,8 @@ pub struct RunArgs {
     /// Buffer sizes, e.g. 4K,64K,1M (default: the full or quick set).
     #[arg(long)]
     pub sizes: Option<String>,
-    /// Timed repetitions per configuration (buffers under 1 MiB get up to 8x more).
+    /// Timed repetitions per configuration (buffers under 4 MiB get up to 8x more, see
+    /// `run::measure::reps_for`).
     #[arg(long)]
     pub reps: Option<u32>,
     /// Quick mode: sizes 4K,64K,1M,16M and 3 repetitions (unless given).
