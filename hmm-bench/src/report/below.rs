@@ -80,11 +80,19 @@ fn render(slow: &[Slow], measured: usize) -> String {
         .iter()
         .filter(|s| s.verdict == Verdict::Outside)
         .count();
-    let mut t = format!(
-        "\nrows below {THRESHOLD}: {} of {measured}; {outside} with a gap larger than both \
-         drivers' own round-to-round spread (slowest/fastest round of the same row)\n",
-        slow.len()
-    );
+    let mut t = if slow.iter().all(|s| s.verdict == Verdict::NoRounds) {
+        format!(
+            "\nrows below {THRESHOLD}: {} of {measured} (one round: no round-to-round spread to \
+             judge them against)\n",
+            slow.len()
+        )
+    } else {
+        format!(
+            "\nrows below {THRESHOLD}: {} of {measured}; {outside} with a gap larger than both \
+             drivers' own round-to-round spread (slowest/fastest round of the same row)\n",
+            slow.len()
+        )
+    };
     t.push_str(
         "  memory    request                  pages  size  Rust/C  C spread  Rust spread  gap\n",
     );
@@ -160,5 +168,17 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("OUTSIDE the spread"));
+    }
+
+    #[test]
+    fn one_round_says_there_is_nothing_to_judge_against() {
+        let s = slow_rows(&[rr(1, Some(0.84))], &BTreeMap::new());
+        let text = render(&s, 1);
+        // It said "0 with a gap larger than both drivers' own round-to-round spread".
+        assert!(
+            text.contains("rows below 0.9: 1 of 1 (one round: no round-to-round spread"),
+            "{text}"
+        );
+        assert!(!text.contains("0 with a gap"), "{text}");
     }
 }
