@@ -186,9 +186,49 @@ pub struct Row {
 }
 
 impl Row {
-    /// Median throughput in GiB/s.
+    /// Whether the row was measured in instruction time (`tcg-icount`): the guest clock
+    /// counts executed instructions, so other work can only add to a sample, never take
+    /// from it, and the least disturbed sample is the smallest.
+    pub fn instruction_time(&self) -> bool {
+        self.accel.ends_with("icount")
+    }
+    /// The row's figure in seconds per operation: the minimum in instruction time, the
+    /// median otherwise (wall-clock samples also vary downward: caches, host load).
+    pub fn secs(&self) -> Option<f64> {
+        self.time.map(|t| {
+            if self.instruction_time() {
+                t.min
+            } else {
+                t.median
+            }
+        })
+    }
+    /// What [`Row::secs`] is: "min" or "median".
+    pub fn statistic(&self) -> &'static str {
+        if self.instruction_time() {
+            "min"
+        } else {
+            "median"
+        }
+    }
+    /// How far the samples around the figure lie from it, as a fraction of it: in
+    /// instruction time the first quartile over the minimum (0: a quarter of the samples
+    /// executed the same instructions as the least disturbed one), otherwise the
+    /// interquartile range over the median.
+    pub fn spread(&self) -> Option<f64> {
+        let t = self.time?;
+        let s = self.secs()?;
+        (s > 0.0).then(|| {
+            if self.instruction_time() {
+                (t.q1 - t.min) / s
+            } else {
+                t.iqr() / s
+            }
+        })
+    }
+    /// Throughput in GiB/s (of [`Row::secs`]).
     pub fn gib_per_s(&self) -> Option<f64> {
-        self.time.map(|t| rate(self.size as f64 / GIB, t.median))
+        self.secs().map(|s| rate(self.size as f64 / GIB, s))
     }
     /// Throughput spread in GiB/s: (min, q1, q3, max) — from the max, q3, q1, min times.
     pub fn gib_spread(&self) -> Option<(f64, f64, f64, f64)> {
@@ -196,9 +236,9 @@ impl Row {
         self.time
             .map(|t| (rate(g, t.max), rate(g, t.q3), rate(g, t.q1), rate(g, t.min)))
     }
-    /// Median throughput in base pages per second.
+    /// Throughput in base pages per second (of [`Row::secs`]).
     pub fn pages_per_s(&self) -> Option<f64> {
-        self.time.map(|t| rate(self.npages as f64, t.median))
+        self.secs().map(|s| rate(self.npages as f64, s))
     }
     /// The key rows of different drivers are compared by.
     pub fn key(&self) -> Key {
@@ -312,5 +352,16 @@ mod tests {
         assert_eq!((min, max), (0.25, 1.0));
         assert_eq!(Memory::of_device(2), Memory::Coherent);
         assert_eq!(Memory::of_device(1), Memory::Private);
+        // Wall clock: the spread is the interquartile range over the median.
+        assert_eq!((r.statistic(), r.spread()), ("median", Some(0.75)));
+        // Instruction time: the minimum, and the first quartile's distance from it.
+        let ic = Row {
+            accel: "tcg-icount".into(),
+            ..r
+        };
+        assert_eq!(ic.statistic(), "min");
+        assert_eq!(ic.gib_per_s(), Some(1.0));
+        assert_eq!(ic.pages_per_s(), Some((1u64 << 18) as f64));
+        assert_eq!(ic.spread(), Some(0.5));
     }
 }

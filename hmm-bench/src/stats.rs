@@ -56,6 +56,15 @@ pub fn rate(amount: f64, secs: f64) -> f64 {
     amount / secs
 }
 
+/// Three significant digits.
+pub fn sig3(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    let decimals = (2 - x.abs().log10().floor() as i32).clamp(0, 9) as usize;
+    format!("{x:.decimals$}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,13 +13,13 @@
 # ones, OUTDIR/{c,rust}.rK.csv each.
 # With PERF_KINDS=KIND[,KIND…] in the environment, each driver's hmm-bench runs once per
 # KIND under `perf record -D -1 --control fifo:…` (perf's events enabled only around the
-# timed KIND operations, see hmm-bench/src/perf_gate.rs), writing OUTDIR/LABEL.KIND.csv and,
+# timed KIND operations, see hmm-bench/src/run/perf_gate.rs), writing OUTDIR/LABEL.KIND.csv and,
 # from `perf report` before the driver is unloaded, OUTDIR/LABEL.KIND.perf.txt (by symbol)
 # and OUTDIR/LABEL.KIND.perf-dso.txt (by object).
 # With FTRACE_KINDS=KIND[,KIND…] (the trace profile's kernel: CONFIG_FUNCTION_GRAPH_TRACER),
 # ftrace's function_graph tracer is selected and each driver's hmm-bench runs once per KIND
 # with --ftrace-kind (its own process traced during each timed KIND operation only, see
-# hmm-bench/src/ftrace_gate.rs), writing OUTDIR/LABEL.KIND.ftrace.txt.
+# hmm-bench/src/run/ftrace_gate.rs), writing OUTDIR/LABEL.KIND.ftrace.txt.
 # Exit code: 0 when every driver that was given loaded, ran and unloaded; 3 otherwise.
 set -u
 out=$1 bench=$2 c_ko=$3 rust_ko=$4 accel=$5 budget=$6
@@ -79,7 +79,7 @@ one() {
 # LABEL ABI CSV PERF_KIND [hmm-bench options…]: one hmm-bench run (under perf when
 # PERF_KIND is set), watched against the budget. Returns hmm-bench's exit code.
 measure() {
-    local label=$1 abi=$2 csv=$3 kind=$4 pid t0 brc pd=""
+    local label=$1 abi=$2 csv=$3 kind=$4 pid brc pd=""
     shift 4
     local runner=("$bench" run --driver-label "$label" --abi "$abi" --accel "$accel" --out "$csv" "${extra[@]}" "$@")
     if [ -n "$kind" ]; then
@@ -90,18 +90,23 @@ measure() {
         runner=(perf record -q -e cpu-clock -F 1000 -D -1 --control "fifo:$pd/ctl,$pd/ack"
             -o "$pd/perf.data" -- "${runner[@]}" --perf-kind "$kind" --perf-ctl "$pd/ctl" --perf-ack "$pd/ack")
     fi
-    t0=$(date +%s)
     "${runner[@]}" &
     pid=$!
-    while kill -0 "$pid" 2>/dev/null && [ "$(state "$pid")" != Z ]; do
-        if [ $(( $(date +%s) - t0 )) -ge "$budget" ]; then
-            hung "$label" "$pid" || exit 3
-            break
-        fi
-        sleep 1
-    done
-    wait "$pid"
+    # The budget is one sleeping process, not a polling loop: under --icount a loop that
+    # forked `date` and `awk` every second ran inside the timed samples now and then (one
+    # vCPU) and added up to 28% to a row in one boot and not in the next.
+    sleep "$budget" &
+    local dog=$! first=""
+    wait -n -p first "$pid" "$dog"
     brc=$?
+    if [ "$first" = "$dog" ]; then
+        hung "$label" "$pid" || exit 3
+        wait "$pid"
+        brc=$?
+    else
+        kill "$dog" 2>/dev/null
+        wait "$dog" 2>/dev/null
+    fi
     if [ -n "$pd" ]; then
         # Before the driver is unloaded: its symbols are in /proc/kallsyms only while loaded.
         # Every symbol from /proc/kallsyms (an empty --symfs: perf then splits the modules'
@@ -166,6 +171,23 @@ if [ -n "$ftrace_kinds" ]; then
     echo 65536 > $tr/buffer_size_kb
     say "ftrace: function_graph tracer ready ($(cat $tr/buffer_size_kb) KiB per CPU)"
 fi
+# A quiet guest: nothing periodic that can run inside a timed sample on the bench's vCPU
+# (under --icount one vCPU runs everything, and every instruction of another task counts).
+# The soft-lockup watchdog (a stopper-thread wakeup every 4 s), proactive compaction
+# (kcompactd every 500 ms), khugepaged's scans (every 10 s; they may also collapse the
+# bench's MADV_HUGEPAGE buffers), the vmstat update (every second) and periodic writeback.
+quiet() {
+    local k=/sys/kernel/mm/transparent_hugepage/khugepaged
+    echo 0 > /proc/sys/kernel/watchdog 2>/dev/null
+    echo 0 > /proc/sys/vm/compaction_proactiveness 2>/dev/null
+    echo 0 > /proc/sys/kernel/numa_balancing 2>/dev/null
+    echo 3600 > /proc/sys/vm/stat_interval
+    echo 0 > /proc/sys/vm/dirty_writeback_centisecs
+    echo 3600000 > $k/scan_sleep_millisecs
+    echo 3600000 > $k/alloc_sleep_millisecs
+    say "quiet guest: watchdog $(cat /proc/sys/kernel/watchdog 2>/dev/null || echo n/a), compaction_proactiveness $(cat /proc/sys/vm/compaction_proactiveness), vmstat every $(cat /proc/sys/vm/stat_interval)s, writeback every $(cat /proc/sys/vm/dirty_writeback_centisecs)cs, khugepaged every $(cat $k/scan_sleep_millisecs)ms"
+}
+quiet
 rm -f "$out"/c*.csv "$out"/rust*.csv "$out"/c*.status "$out"/rust*.status
 say "kernel $(uname -r), accel $accel, thp=$(cat /sys/kernel/mm/transparent_hugepage/enabled), $(nproc) CPUs, $(awk '/MemTotal/ {print $2 " kB"}' /proc/meminfo)"
 rounds=${ROUNDS:-1}

@@ -17,6 +17,16 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+/// Under `--icount`, the guest sleeps this long before each timed sample (`hmm-bench run
+/// --settle-ms`): 2.5 ticks at the lab kernel's HZ=250, enough for an RCU grace period on
+/// one CPU.
+const SETTLE_MS: u64 = 10;
+
+/// Repetitions under `--icount` (`--quick`, full), where the wall-clock default is 3 and 5.
+const ICOUNT_REPS_QUICK: u32 = 8;
+/// See [`ICOUNT_REPS_QUICK`].
+const ICOUNT_REPS_FULL: u32 = 10;
+
 /// Options of `lab bench`.
 #[derive(Args, Clone)]
 pub struct BenchOpts {
@@ -26,7 +36,7 @@ pub struct BenchOpts {
     /// Buffer sizes (overrides the mode's), e.g. 4K,1M,64M.
     #[arg(long)]
     sizes: Option<String>,
-    /// Timed repetitions (overrides the mode's).
+    /// Timed repetitions (overrides the mode's: 3 quick, 5 full; under `--icount` 8 and 10).
     #[arg(long)]
     reps: Option<u32>,
     /// Benchmark the C driver only, even when the Rust module builds.
@@ -36,7 +46,8 @@ pub struct BenchOpts {
     #[arg(long, value_enum, default_value = "fast")]
     profile: Profile,
     /// Seconds one driver's run may take before it is declared hung, its kernel stacks
-    /// shown and it is killed (default: 240 quick, 1500 full).
+    /// shown and it is killed (default: 240 quick, 1500 full; 10x under `--icount`, where
+    /// it is guest time and idle time passes as fast as the host lets it).
     #[arg(long)]
     driver_timeout: Option<u64>,
     /// Limit for the whole boot, in seconds (default: 2 driver timeouts + 10 minutes).
@@ -75,6 +86,10 @@ pub struct BenchOpts {
     /// boots); rows say `tcg-icount` in their accel column.
     #[arg(long)]
     icount: bool,
+    /// Milliseconds the guest sleeps before each timed sample (`hmm-bench run --settle-ms`;
+    /// default: 10 under `--icount`, else 0).
+    #[arg(long)]
+    settle_ms: Option<u64>,
 }
 
 /// Build hmm-bench in release mode on the host (the guest sees the host's files).
@@ -95,6 +110,71 @@ fn host_report(bin: &Path, what: &str, args: &[std::ffi::OsString]) -> Result<St
         );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The guest's vCPUs: one under `--icount` (icount implies single-threaded TCG), else
+/// `--cpus`.
+fn guest_cpus(o: &BenchOpts) -> u32 {
+    if o.icount {
+        1
+    } else {
+        o.cpus
+    }
+}
+
+/// What `table.txt` says first about the boot.
+struct Header<'a> {
+    profile: &'a str,
+    config: &'a str,
+    accel: &'a str,
+    cpus: u32,
+    c_status: &'a str,
+    rust: &'a str,
+}
+
+/// The first lines of `table.txt`: kernel by version, profile and `.config` hash, accel,
+/// vCPUs, each driver by what it is (no path of the machine that ran it).
+fn header(h: &Header<'_>) -> String {
+    format!(
+        "hmm-bench, one boot of Linux 7.3.4 ({} profile, .config {}), accel {}, {} vCPU{}\n\
+         C driver: lib/test_hmm.ko of that kernel ({})\nRust module: {}\n\n",
+        h.profile,
+        h.config,
+        h.accel.to_uppercase(),
+        h.cpus,
+        if h.cpus == 1 { "" } else { "s" },
+        h.c_status,
+        h.rust
+    )
+}
+
+/// The kernel's configuration by its hash (as the lab's cache names it), not by the path of
+/// this machine's cache.
+fn config_key(src: &Path) -> String {
+    std::fs::read(src.join(".config"))
+        .map(|t| cache::key([t.as_slice()]))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// The commit the module was built from: the workspace's `HEAD`, `-dirty` when `kmod/` has
+/// uncommitted changes (changes elsewhere do not change the module).
+fn source_commit() -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(cache::workspace())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match git(&["rev-parse", "--short=7", "HEAD"]) {
+        Some(head) => match git(&["status", "--porcelain", "--", "kmod"]) {
+            Some(changes) if !changes.is_empty() => format!("{head}-dirty"),
+            _ => head,
+        },
+        None => "(commit unknown)".into(),
+    }
 }
 
 /// Run `lab bench`; returns the exit code.
@@ -120,7 +200,7 @@ pub fn run(o: BenchOpts) -> Result<i32> {
         (false, true) => "tcg-icount",
         (false, false) => "tcg",
     };
-    let cpus = if o.icount { 1 } else { o.cpus };
+    let cpus = guest_cpus(&o);
 
     let dir = cache::workspace()
         .join("target/lab/bench")
@@ -141,7 +221,13 @@ pub fn run(o: BenchOpts) -> Result<i32> {
             .unwrap_or_default(),
         accel.into(),
     ];
-    let budget = o.driver_timeout.unwrap_or(if o.quick { 240 } else { 1500 });
+    // Under --icount the budget is guest time, where idle time passes as fast as the host
+    // lets it (the clock jumps to the next timer whenever the vCPU waits, e.g. for the
+    // shared filesystem: the same quick run of the C driver took 113 s and 442 s of guest
+    // time in two boots, against 20 s of instructions): 10x as much.
+    let budget = o
+        .driver_timeout
+        .unwrap_or(if o.quick { 240 } else { 1500 } * if o.icount { 10 } else { 1 });
     cmd.push(budget.to_string());
     if o.quick {
         cmd.push("--quick".into());
@@ -149,7 +235,15 @@ pub fn run(o: BenchOpts) -> Result<i32> {
     if let Some(s) = &o.sizes {
         cmd.extend(["--sizes".into(), s.clone()]);
     }
-    if let Some(r) = o.reps {
+    // Instruction time takes each row's minimum, which settles with more samples (a 16 MiB
+    // THP FAULT_BACK of the Rust module varied by 2% between its own samples), and its
+    // samples cost no more wall time than the preparation around them.
+    let reps = o.reps.or(o.icount.then_some(if o.quick {
+        ICOUNT_REPS_QUICK
+    } else {
+        ICOUNT_REPS_FULL
+    }));
+    if let Some(r) = reps {
         cmd.extend(["--reps".into(), r.to_string()]);
     }
     if let Some(p) = &o.pages {
@@ -157,6 +251,12 @@ pub fn run(o: BenchOpts) -> Result<i32> {
     }
     for d in &o.device {
         cmd.extend(["--device".into(), d.to_string()]);
+    }
+    // Idle time is free in instruction time: let pending work (RCU callbacks, kworkers) run
+    // before each timed sample instead of inside it.
+    let settle = o.settle_ms.unwrap_or(if o.icount { SETTLE_MS } else { 0 });
+    if settle > 0 {
+        cmd.extend(["--settle-ms".into(), settle.to_string()]);
     }
     if let Some(k) = &o.perf {
         cmd.splice(0..0, ["env".to_string(), format!("PERF_KINDS={k}")]);
@@ -263,26 +363,76 @@ pub fn run(o: BenchOpts) -> Result<i32> {
     }
     args.extend(["--out-dir".into(), dir.clone().into_os_string()]);
     let report = host_report(&bin, "report", &args)?;
-    let mut text = format!(
-        "hmm-bench, one boot of Linux 7.3.4 ({} profile), accel {}, {} vCPUs\nC driver: {} ({})\nRust module: {}\n\n",
-        kernel.profile.name(),
-        accel.to_uppercase(),
-        o.cpus,
-        c_ko.display(),
-        status("c"),
-        match &rust_ko {
-            Some(k) => format!("{} ({})", k.display(), status("rust")),
+    let mut text = header(&Header {
+        profile: kernel.profile.name(),
+        config: &config_key(&kernel.src),
+        accel,
+        cpus,
+        c_status: &status("c"),
+        rust: &match &rust_ko {
+            Some(_) => format!(
+                "test_hmm_rs.ko of hmm-rs {} ({})",
+                source_commit(),
+                status("rust")
+            ),
             None => format!("NOT available: {rust_why}"),
-        }
-    );
+        },
+    });
     text.push_str(&report);
     std::fs::write(dir.join("table.txt"), &text)?;
     println!("\n{text}");
     println!("table: {}", dir.join("table.txt").display());
+    println!("plots: {}", dir.join("plots").display());
 
     // target/lab/bench/latest → this run.
     let latest = dir.with_file_name("latest");
     let _ = std::fs::remove_file(&latest);
     let _ = std::os::unix::fs::symlink(dir.file_name().unwrap_or_default(), &latest);
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        o: BenchOpts,
+    }
+
+    fn table_header(args: &[&str]) -> String {
+        let o = Cli::parse_from(std::iter::once("bench").chain(args.iter().copied())).o;
+        header(&Header {
+            profile: "fast",
+            config: "91a244d41889411a",
+            accel: if o.icount { "tcg-icount" } else { "tcg" },
+            cpus: guest_cpus(&o),
+            c_status: "ok",
+            rust: "test_hmm_rs.ko of hmm-rs bf3a3e7 (ok)",
+        })
+    }
+
+    #[test]
+    fn the_header_says_the_vcpus_the_guest_ran() {
+        // Under --icount the guest runs one vCPU; the header said "2 vCPUs" (`--cpus`).
+        assert!(
+            table_header(&["--quick", "--icount"]).starts_with(
+                "hmm-bench, one boot of Linux 7.3.4 (fast profile, .config 91a244d41889411a), \
+                 accel TCG-ICOUNT, 1 vCPU\n"
+            ),
+            "{}",
+            table_header(&["--quick", "--icount"])
+        );
+        assert!(table_header(&["--quick"]).contains("accel TCG, 2 vCPUs\n"));
+        assert!(table_header(&["--cpus", "1"]).contains("accel TCG, 1 vCPU\n"));
+    }
+
+    #[test]
+    fn the_header_names_no_host_path() {
+        let h = table_header(&["--icount"]);
+        assert!(!h.split_whitespace().any(|w| w.starts_with('/')), "{h}");
+        assert!(h.contains("C driver: lib/test_hmm.ko of that kernel (ok)\n"));
+    }
 }

@@ -3,7 +3,7 @@
 //! showed between its own rounds in the same boot is not told apart from noise; a larger
 //! one is a difference to explain with a profile (`lab bench --perf`).
 
-use crate::ratio::RatioRow;
+use super::ratio::RatioRow;
 use crate::row::Key;
 use crate::sizes;
 use std::collections::BTreeMap;
@@ -44,7 +44,7 @@ pub fn slow_rows(table: &[RatioRow], spreads: &BTreeMap<(String, Key), f64>) -> 
         .filter_map(|r| {
             let ratio = r.ratio.filter(|x| *x < THRESHOLD)?;
             let get = |d: &str| spreads.get(&(d.to_string(), r.key)).copied();
-            let (c_spread, rust_spread) = (get(crate::ratio::C), get(crate::ratio::RUST));
+            let (c_spread, rust_spread) = (get(super::ratio::C), get(super::ratio::RUST));
             let verdict = match c_spread.into_iter().chain(rust_spread).reduce(f64::max) {
                 None => Verdict::NoRounds,
                 Some(s) if 1.0 / ratio <= s => Verdict::InsideSpread,
@@ -80,11 +80,19 @@ fn render(slow: &[Slow], measured: usize) -> String {
         .iter()
         .filter(|s| s.verdict == Verdict::Outside)
         .count();
-    let mut t = format!(
-        "\nrows below {THRESHOLD}: {} of {measured}; {outside} with a gap larger than both \
-         drivers' own round-to-round spread (slowest/fastest round of the same row)\n",
-        slow.len()
-    );
+    let mut t = if slow.iter().all(|s| s.verdict == Verdict::NoRounds) {
+        format!(
+            "\nrows below {THRESHOLD}: {} of {measured} (one round: no round-to-round spread to \
+             judge them against)\n",
+            slow.len()
+        )
+    } else {
+        format!(
+            "\nrows below {THRESHOLD}: {} of {measured}; {outside} with a gap larger than both \
+             drivers' own round-to-round spread (slowest/fastest round of the same row)\n",
+            slow.len()
+        )
+    };
     t.push_str(
         "  memory    request                  pages  size  Rust/C  C spread  Rust spread  gap\n",
     );
@@ -130,6 +138,7 @@ mod tests {
             c_frac: None,
             rust_frac: None,
             ratio,
+            spread: None,
             note: String::new(),
         }
     }
@@ -159,5 +168,17 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("OUTSIDE the spread"));
+    }
+
+    #[test]
+    fn one_round_says_there_is_nothing_to_judge_against() {
+        let s = slow_rows(&[rr(1, Some(0.84))], &BTreeMap::new());
+        let text = render(&s, 1);
+        // It said "0 with a gap larger than both drivers' own round-to-round spread".
+        assert!(
+            text.contains("rows below 0.9: 1 of 1 (one round: no round-to-round spread"),
+            "{text}"
+        );
+        assert!(!text.contains("0 with a gap"), "{text}");
     }
 }

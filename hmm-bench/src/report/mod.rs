@@ -1,48 +1,18 @@
 //! Human-readable output: one progress line per measured row, and the final report
 //! (merged CSV, plots, ratio table).
 
-use crate::ratio::{self, sig3, C, RUST};
-use crate::row::{Kind, Row};
-use crate::{csv, plot, sizes};
-use anyhow::Result;
-use std::path::{Path, PathBuf};
+pub mod below;
+pub mod compare;
+pub mod ftrace;
+pub mod plot;
+pub mod ratio;
+pub mod rounds;
 
-/// One line describing a row, for progress output.
-pub fn progress_line(r: &Row) -> String {
-    let dev = r
-        .device
-        .map(|d| format!("dev{d}"))
-        .unwrap_or_else(|| "host".into());
-    let head = format!(
-        "[{}] {dev} {} {} {} {}",
-        r.driver,
-        r.memory,
-        r.pages,
-        sizes::show(r.size),
-        r.kind
-    );
-    match (r.gib_per_s(), r.gib_spread(), r.pages_per_s()) {
-        (Some(g), Some((min, _, _, max)), Some(pps)) => {
-            let frac = r
-                .memcpy_frac
-                .map(|f| format!(", {}% of memcpy", sig3(100.0 * f)))
-                .unwrap_or_default();
-            let huge = r
-                .huge_frac
-                .map(|h| format!(", {:.0}% PMD-mapped", 100.0 * h))
-                .unwrap_or_default();
-            format!(
-                "{head}: {} GiB/s, {} pages/s (min {} max {}, {} reps{frac}{huge})",
-                sig3(g),
-                sig3(pps),
-                sig3(min),
-                sig3(max),
-                r.reps
-            )
-        }
-        _ => format!("{head}: {}", r.status),
-    }
-}
+use crate::csv;
+use crate::row::{Kind, Row};
+use anyhow::Result;
+use ratio::{C, RUST};
+use std::path::{Path, PathBuf};
 
 /// What `report` produced.
 pub struct Report {
@@ -60,8 +30,8 @@ pub fn report(inputs: &[PathBuf], out_dir: &Path) -> Result<Report> {
     for p in inputs {
         all.extend(csv::read_file(p)?);
     }
-    let spreads = crate::rounds::spreads(&all);
-    let (rows, rounds) = crate::rounds::best_of(all);
+    let spreads = rounds::spreads(&all);
+    let (rows, rounds) = rounds::best_of(all);
     std::fs::create_dir_all(out_dir)?;
     let csv_path = out_dir.join("results.csv");
     csv::write(
@@ -104,6 +74,15 @@ pub fn report(inputs: &[PathBuf], out_dir: &Path) -> Result<Report> {
             accels.join(", ")
         }
     ));
+    if let Some(r) = rows.iter().find(|r| r.time.is_some()) {
+        text.push_str(if r.instruction_time() {
+            "figure: each row's minimum time over its repetitions (instruction time: other work \
+             only ever adds instructions); spread: the first quartile's distance from it\n"
+        } else {
+            "figure: each row's median time over its repetitions; spread: the interquartile \
+             range over the median\n"
+        });
+    }
     for (label, name) in [
         (C, "C driver (test_hmm.ko)"),
         (RUST, "Rust module (test_hmm_rs.ko)"),
@@ -138,7 +117,7 @@ pub fn report(inputs: &[PathBuf], out_dir: &Path) -> Result<Report> {
              ratios inside that band are not differences between the drivers\n"
         ));
     }
-    text.push_str(&crate::below::section(&table, &spreads));
+    text.push_str(&below::section(&table, &spreads));
     let g = ratio::geomean_by_kind(&table);
     if !g.is_empty() {
         text.push_str("\nRust/C geometric mean per request (over the rows with a ratio):\n");
@@ -162,6 +141,7 @@ pub fn report(inputs: &[PathBuf], out_dir: &Path) -> Result<Report> {
 mod tests {
     use super::*;
     use crate::row::{Memory, Pages, Status};
+    use crate::run::progress_line;
     use crate::stats::Spread;
 
     fn row(driver: &str, memory: Memory, kind: Kind, secs: f64) -> Row {

@@ -9,28 +9,87 @@
 //! are not the benchmark's numbers. Untraced code (the Rust module: rustc gets no
 //! `-mfentry`) counts as self time of the nearest traced caller.
 
+use super::timer::Gate;
+use crate::ftrace_table::{format, Table};
 use crate::row::Kind;
 use anyhow::{bail, Context, Result};
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
 
-/// One function's totals.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Stat {
-    /// Calls.
-    pub calls: u64,
-    /// Time in the function and its callees, microseconds.
-    pub incl_us: f64,
-    /// Time in the function itself (and in untraced code it runs), microseconds.
-    pub self_us: f64,
+/// The gate: tracefs, the output file and the totals so far.
+pub struct FtraceGate {
+    kind: Kind,
+    dir: PathBuf,
+    out: PathBuf,
+    /// `tracing_on`, kept open so that switching costs one write.
+    on: File,
+    ops: u64,
+    acc: Table,
 }
 
-/// Function name → totals.
-pub type Table = BTreeMap<String, Stat>;
+fn write_file(p: &Path, v: &str) -> Result<()> {
+    std::fs::write(p, v).with_context(|| format!("write {v:?} to {}", p.display()))
+}
+
+impl FtraceGate {
+    /// Trace this process's timed operations of `kind`: `dir` is tracefs (the
+    /// function_graph tracer selected, tracing off), `out` the file [`Gate::finish`] writes.
+    pub fn new(kind: Kind, dir: &Path, out: &Path) -> Result<Self> {
+        let tracer = std::fs::read_to_string(dir.join("current_tracer"))
+            .with_context(|| format!("read {}/current_tracer", dir.display()))?;
+        if tracer.trim() != "function_graph" {
+            bail!(
+                "{}/current_tracer is {:?}, not function_graph",
+                dir.display(),
+                tracer.trim()
+            );
+        }
+        write_file(&dir.join("set_ftrace_pid"), &std::process::id().to_string())?;
+        let on = OpenOptions::new()
+            .write(true)
+            .open(dir.join("tracing_on"))
+            .with_context(|| format!("open {}/tracing_on", dir.display()))?;
+        Ok(FtraceGate {
+            kind,
+            dir: dir.to_path_buf(),
+            out: out.to_path_buf(),
+            on,
+            ops: 0,
+            acc: Table::new(),
+        })
+    }
+}
+
+impl Gate for FtraceGate {
+    fn kind(&self) -> Kind {
+        self.kind
+    }
+    /// Empty the buffer, switch tracing on.
+    fn open(&mut self) -> Result<()> {
+        write_file(&self.dir.join("trace"), "")?;
+        self.on.write_all(b"1").context("tracing_on")
+    }
+    /// Switch tracing off, fold the trace in.
+    fn close(&mut self) -> Result<()> {
+        self.on.write_all(b"0").context("tracing_off")?;
+        let text = std::fs::read_to_string(self.dir.join("trace")).context("read the trace")?;
+        let (kept, written) = fold(&text, &mut self.acc);
+        if kept != written {
+            bail!(
+                "the trace buffer overflowed (kept {kept} of {written} entries): raise \
+                 buffer_size_kb or trace a smaller size"
+            );
+        }
+        self.ops += 1;
+        Ok(())
+    }
+    /// Write the totals.
+    fn finish(&mut self) -> Result<()> {
+        std::fs::write(&self.out, format(self.ops, &self.acc))
+            .with_context(|| format!("write {}", self.out.display()))
+    }
+}
 
 /// `… 12.345 us …` in the duration column: the number before `us`.
 fn duration(col: &str) -> Option<f64> {
@@ -95,136 +154,10 @@ pub fn fold(trace: &str, t: &mut Table) -> (u64, u64) {
     counts
 }
 
-/// The file `hmm-bench run` writes: `# ops N` then `name<TAB>calls<TAB>incl_us<TAB>self_us`.
-pub fn format(ops: u64, t: &Table) -> String {
-    let mut s = format!("# ops {ops}\n");
-    for (name, st) in t {
-        let _ = writeln!(
-            s,
-            "{name}\t{}\t{:.3}\t{:.3}",
-            st.calls, st.incl_us, st.self_us
-        );
-    }
-    s
-}
-
-/// Read what [`format()`] wrote: (operations, table).
-pub fn parse_file(text: &str) -> Result<(u64, Table)> {
-    let mut ops = None;
-    let mut t = Table::new();
-    for l in text.lines() {
-        if let Some(n) = l.strip_prefix("# ops ") {
-            ops = Some(n.trim().parse::<u64>().context("ftrace file: # ops")?);
-            continue;
-        }
-        if let [name, calls, incl, slf] = l.split('\t').collect::<Vec<_>>()[..] {
-            let st = Stat {
-                calls: calls.parse().context("ftrace file: calls")?,
-                incl_us: incl.parse().context("ftrace file: incl")?,
-                self_us: slf.parse().context("ftrace file: self")?,
-            };
-            t.insert(name.to_string(), st);
-        }
-    }
-    Ok((ops.context("ftrace file: no # ops line")?, t))
-}
-
-struct Gate {
-    kind: Kind,
-    dir: PathBuf,
-    out: PathBuf,
-    /// `tracing_on`, kept open so that switching costs one write.
-    on: File,
-    ops: u64,
-    acc: Table,
-}
-
-static GATE: OnceLock<Mutex<Gate>> = OnceLock::new();
-
-fn write_file(p: &Path, v: &str) -> Result<()> {
-    std::fs::write(p, v).with_context(|| format!("write {v:?} to {}", p.display()))
-}
-
-/// Trace this process's timed operations of `kind` from now on: `dir` is tracefs (the
-/// function_graph tracer selected, tracing off), `out` the file [`finish`] writes.
-pub fn install(kind: Kind, dir: &Path, out: &Path) -> Result<()> {
-    let tracer = std::fs::read_to_string(dir.join("current_tracer"))
-        .with_context(|| format!("read {}/current_tracer", dir.display()))?;
-    if tracer.trim() != "function_graph" {
-        bail!(
-            "{}/current_tracer is {:?}, not function_graph",
-            dir.display(),
-            tracer.trim()
-        );
-    }
-    write_file(&dir.join("set_ftrace_pid"), &std::process::id().to_string())?;
-    let on = OpenOptions::new()
-        .write(true)
-        .open(dir.join("tracing_on"))
-        .with_context(|| format!("open {}/tracing_on", dir.display()))?;
-    let g = Gate {
-        kind,
-        dir: dir.to_path_buf(),
-        out: out.to_path_buf(),
-        on,
-        ops: 0,
-        acc: Table::new(),
-    };
-    anyhow::ensure!(
-        GATE.set(Mutex::new(g)).is_ok(),
-        "ftrace gate installed twice"
-    );
-    Ok(())
-}
-
-fn gated(kind: Kind) -> Option<std::sync::MutexGuard<'static, Gate>> {
-    let g = GATE.get()?.lock().unwrap_or_else(|e| e.into_inner());
-    (g.kind == kind).then_some(g)
-}
-
-/// Before a timed operation of `kind`: empty the buffer, switch tracing on. A failing
-/// tracefs access panics: a trace that silently stopped would be read as the wrong code's.
-/// Returns whether tracing is on (`kind` is the traced kind).
-pub(crate) fn before(kind: Kind) -> bool {
-    let Some(mut g) = gated(kind) else {
-        return false;
-    };
-    write_file(&g.dir.join("trace"), "").expect("ftrace gate: clear the trace");
-    g.on.write_all(b"1").expect("ftrace gate: tracing_on");
-    true
-}
-
-/// After a timed operation of `kind`: switch tracing off, fold the trace in.
-pub(crate) fn after(kind: Kind) {
-    if let Some(mut g) = gated(kind) {
-        g.on.write_all(b"0").expect("ftrace gate: tracing_off");
-        let text =
-            std::fs::read_to_string(g.dir.join("trace")).expect("ftrace gate: read the trace");
-        let mut acc = std::mem::take(&mut g.acc);
-        let (kept, written) = fold(&text, &mut acc);
-        assert_eq!(
-            kept, written,
-            "ftrace gate: the trace buffer overflowed (kept {kept} of {written} entries): \
-             raise buffer_size_kb or trace a smaller size"
-        );
-        g.acc = acc;
-        g.ops += 1;
-    }
-}
-
-/// Write the totals (when a gate was installed).
-pub fn finish() -> Result<()> {
-    let Some(g) = GATE.get() else {
-        return Ok(());
-    };
-    let g = g.lock().unwrap_or_else(|e| e.into_inner());
-    std::fs::write(&g.out, format(g.ops, &g.acc))
-        .with_context(|| format!("write {}", g.out.display()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ftrace_table::Stat;
 
     const TRACE: &str = "# tracer: function_graph
 #
@@ -276,9 +209,6 @@ mod tests {
                 self_us: 88.0
             }
         );
-        let (ops, back) = parse_file(&format(2, &t)).unwrap();
-        assert_eq!(ops, 2);
-        assert_eq!(back, t);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `hmm-bench ftrace-report`: the two drivers' kernel call graphs per timed operation of a
-//! kind ([`crate::ftrace_gate`] files), side by side.
+//! kind ([`crate::run::ftrace_gate`] files), side by side.
 
-use crate::ftrace_gate::{parse_file, Stat, Table};
+use crate::ftrace_table::{parse_file, Stat, Table};
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
 use std::path::Path;

@@ -4,9 +4,10 @@
 //! mostly show the host's noise; the CSV keeps min and max), and the memcpy reference of
 //! the same page mode in grey.
 
-use crate::ratio::{sig3, C, RUST};
+use super::ratio::{C, RUST};
 use crate::row::{Kind, Memory, Pages, Row};
 use crate::sizes;
+use crate::stats::sig3;
 use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
@@ -15,7 +16,7 @@ const BLUE: RGBColor = RGBColor(31, 119, 180);
 const ORANGE: RGBColor = RGBColor(214, 95, 0);
 const GREY: RGBColor = RGBColor(130, 130, 130);
 
-/// A series: (log2 size, median, q1, q3) points (GiB/s).
+/// A series: (log2 size, figure, q1, q3) points (GiB/s; the figure is [`Row::gib_per_s`]).
 type Points = Vec<(f64, f64, f64, f64)>;
 
 fn points(rows: &[Row], driver: &str, memory: Memory, kind: Kind, pages: Pages) -> Points {
@@ -114,6 +115,11 @@ fn plot_kind(
         ),
         ("sans-serif", 20),
     )?;
+    let stat = if rows.iter().any(Row::instruction_time) {
+        "of the minimum time"
+    } else {
+        "median"
+    };
     let panels = root.split_evenly((1, memories.len().max(1)));
     for (panel, &memory) in panels.iter().zip(&memories) {
         let all = series_for(rows, memory, kind);
@@ -121,7 +127,7 @@ fn plot_kind(
         let (x0, x1) = xs.fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)));
         let ys = all
             .iter()
-            .flat_map(|s| s.pts.iter().flat_map(|p| [p.2, p.3]));
+            .flat_map(|s| s.pts.iter().flat_map(|p| [p.1, p.2, p.3]));
         let (y0, y1) = ys
             .filter(|y| *y > 0.0)
             .fold((f64::MAX, f64::MIN), |(a, b), y| (a.min(y), b.max(y)));
@@ -134,7 +140,7 @@ fn plot_kind(
         chart
             .configure_mesh()
             .x_desc("buffer size")
-            .y_desc("GiB/s (median; bars: quartiles)")
+            .y_desc(format!("GiB/s ({stat}; bars: quartiles)"))
             .x_labels(((x1 - x0) as usize + 2).min(24))
             .x_label_formatter(&|x| {
                 if x.fract() == 0.0 && *x >= 0.0 {

@@ -1,10 +1,10 @@
 //! The timing harness: warm-up, then repetitions of (untimed prepare, timed operation,
 //! untimed restore), on the monotonic clock.
 
+use super::timer::Timer;
 use crate::row::Kind;
 use anyhow::Result;
 use hmm_dmirror::Counts;
-use std::time::Instant;
 
 /// Timings of one operation.
 #[derive(Clone, Debug, Default)]
@@ -15,17 +15,10 @@ pub struct Samples {
     pub counts: Option<Counts>,
 }
 
-/// Time `f` once.
-pub fn time<T>(f: impl FnOnce() -> T) -> (T, f64) {
-    let t0 = Instant::now();
-    let v = f();
-    (v, t0.elapsed().as_secs_f64())
-}
-
-/// `warmup` untimed then `reps` timed repetitions of `prep` (untimed), `op` (timed; profiled
-/// when `kind` is the kind given to `--perf-kind`), `restore` (untimed). The first error
-/// stops the loop.
+/// `warmup` untimed then `reps` timed repetitions of `prep` (untimed), `op` (timed by `t`,
+/// with its gates of `kind` around it), `restore` (untimed). The first error stops the loop.
 pub fn repeat(
+    t: &mut Timer,
     kind: Kind,
     warmup: u32,
     reps: u32,
@@ -39,7 +32,7 @@ pub fn repeat(
     };
     for i in 0..warmup + reps {
         prep()?;
-        let (r, dt) = crate::perf_gate::timed(kind, i >= warmup, &mut op);
+        let (r, dt) = t.timed(kind, i >= warmup, &mut op);
         s.counts = r?;
         restore()?;
         if i >= warmup {
@@ -49,15 +42,16 @@ pub fn repeat(
     Ok(s)
 }
 
-/// Repetitions for a buffer of `size` bytes: small buffers (under 1 MiB) finish in
-/// microseconds, where the clock and the scheduler dominate, so they get up to 8x more;
+/// Repetitions for a buffer of `size` bytes: small buffers (under 4 MiB) finish in
+/// microseconds to a few milliseconds, where a timer tick or another task's time slice is
+/// a large share of a sample, so they get up to 8x more (1 MiB: 4x);
 /// buffers of 64 MiB and more take seconds each under TCG and dominate the run's time, so
 /// they get 3/5 as many (at least 3).
 pub fn reps_for(size: u64, reps: u32) -> u32 {
     if size >= 64 << 20 {
         return (reps * 3).div_ceil(5).max(3).min(reps.max(1));
     }
-    let scale = ((1u64 << 20) / size.max(1)).clamp(1, 8) as u32;
+    let scale = ((4u64 << 20) / size.max(1)).clamp(1, 8) as u32;
     reps.saturating_mul(scale)
 }
 
@@ -90,6 +84,7 @@ mod tests {
     fn warmup_is_not_recorded_and_phases_alternate() {
         let log = std::cell::RefCell::new(Vec::new());
         let s = repeat(
+            &mut Timer::new(),
             Kind::Read,
             1,
             3,
@@ -119,6 +114,7 @@ mod tests {
     fn error_stops() {
         let mut n = 0;
         let r = repeat(
+            &mut Timer::new(),
             Kind::Read,
             0,
             5,
@@ -140,8 +136,9 @@ mod tests {
     #[test]
     fn small_sizes_get_more_reps() {
         assert_eq!(reps_for(4096, 5), 40);
-        assert_eq!(reps_for(256 << 10, 5), 20);
-        assert_eq!(reps_for(1 << 20, 5), 5);
+        assert_eq!(reps_for(256 << 10, 5), 40);
+        assert_eq!(reps_for(1 << 20, 5), 20);
+        assert_eq!(reps_for(2 << 20, 5), 10);
         assert_eq!(reps_for(16 << 20, 5), 5);
         assert_eq!(reps_for(64 << 20, 5), 3);
         assert_eq!(reps_for(256 << 20, 5), 3);

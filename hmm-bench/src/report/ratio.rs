@@ -3,6 +3,7 @@
 
 use crate::row::{Key, Kind, Row};
 use crate::sizes;
+use crate::stats::sig3;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -16,14 +17,16 @@ pub const RUST: &str = "rust";
 pub struct RatioRow {
     /// Configuration.
     pub key: Key,
-    /// C driver median GiB/s.
+    /// C driver GiB/s ([`Row::gib_per_s`]: the median, or the minimum time in instruction time).
     pub c: Option<f64>,
-    /// Rust module median GiB/s.
+    /// Rust module GiB/s (same).
     pub rust: Option<f64>,
     /// C as a fraction of memcpy.
     pub c_frac: Option<f64>,
     /// Rust as a fraction of memcpy.
     pub rust_frac: Option<f64>,
+    /// The larger of the two drivers' [`Row::spread`]s.
+    pub spread: Option<f64>,
     /// rust / c (None: n/a).
     pub ratio: Option<f64>,
     /// Why a side has no number ("" when both do).
@@ -72,20 +75,17 @@ pub fn build(rows: &[Row]) -> Vec<RatioRow> {
                 rust: rg,
                 c_frac: cf,
                 rust_frac: rf,
+                spread: [c, rust]
+                    .into_iter()
+                    .flatten()
+                    .filter(|r| r.status.is_ok())
+                    .filter_map(Row::spread)
+                    .reduce(f64::max),
                 ratio,
                 note,
             }
         })
         .collect()
-}
-
-/// Three significant digits.
-pub fn sig3(x: f64) -> String {
-    if x == 0.0 || !x.is_finite() {
-        return format!("{x}");
-    }
-    let decimals = (2 - x.abs().log10().floor() as i32).clamp(0, 9) as usize;
-    format!("{x:.decimals$}")
 }
 
 fn or_na(v: Option<String>) -> String {
@@ -106,11 +106,12 @@ pub fn render(t: &[RatioRow]) -> String {
         "C GiB/s",
         "Rust GiB/s",
         "Rust/C",
+        "spread",
         "C %memcpy",
         "Rust %memcpy",
         "note",
     ];
-    let mut cells: Vec<[String; 10]> = vec![head.map(String::from)];
+    let mut cells: Vec<[String; 11]> = vec![head.map(String::from)];
     for r in t {
         let kind = if r.key.kind == Kind::Memcpy {
             "MEMCPY (reference)".to_string()
@@ -125,12 +126,13 @@ pub fn render(t: &[RatioRow]) -> String {
             or_na(r.c.map(sig3)),
             or_na(r.rust.map(sig3)),
             or_na(r.ratio.map(|x| format!("{x:.2}"))),
+            or_na(r.spread.map(|x| format!("{:.2}%", 100.0 * x))),
             pct(r.c_frac),
             pct(r.rust_frac),
             r.note.clone(),
         ]);
     }
-    let mut w = [0usize; 10];
+    let mut w = [0usize; 11];
     for c in &cells {
         for (i, s) in c.iter().enumerate() {
             w[i] = w[i].max(s.len());
@@ -141,7 +143,7 @@ pub fn render(t: &[RatioRow]) -> String {
         let mut line = String::new();
         for (i, s) in c.iter().enumerate() {
             // Text columns left, numbers right.
-            if (4..9).contains(&i) {
+            if (4..10).contains(&i) {
                 let _ = write!(line, "{s:>width$}  ", width = w[i]);
             } else {
                 let _ = write!(line, "{s:<width$}  ", width = w[i]);

@@ -1,6 +1,6 @@
 //! Several rounds of the same configurations (`lab bench --rounds N`: C, Rust, C, Rust, …
 //! in one boot) folded into one row per configuration and driver: the round with the
-//! lowest median time. Interference on a shared TCG host only ever adds time, so the best
+//! lowest time (its median; in instruction time its minimum, see [`Row::secs`]). Interference on a shared TCG host only ever adds time, so the best
 //! round is the least disturbed one; both drivers are treated alike.
 
 use crate::row::{Key, Row};
@@ -14,7 +14,7 @@ fn key(r: &Row) -> String {
     )
 }
 
-/// Keep, per configuration, the measured row with the lowest median (or, when no round
+/// Keep, per configuration, the measured row with the lowest [`Row::secs`] (or, when no round
 /// measured it, the first row, whose status says why). Order: first appearance. Returns the
 /// rows and the largest number of rounds seen for a configuration.
 pub fn best_of(rows: Vec<Row>) -> (Vec<Row>, usize) {
@@ -29,8 +29,8 @@ pub fn best_of(rows: Vec<Row>) -> (Vec<Row>, usize) {
             }
             Some((b, n)) => {
                 *n += 1;
-                let better = match (r.time, b.time) {
-                    (Some(t), Some(bt)) => t.median < bt.median,
+                let better = match (r.secs(), b.secs()) {
+                    (Some(t), Some(bt)) => t < bt,
                     (Some(_), None) => true,
                     _ => false,
                 };
@@ -48,18 +48,18 @@ pub fn best_of(rows: Vec<Row>) -> (Vec<Row>, usize) {
     (rows, rounds)
 }
 
-/// Per driver and configuration measured in two rounds or more: slowest round median over
+/// Per driver and configuration measured in two rounds or more: slowest round's figure over
 /// fastest (1.0: the rounds agree). What the same code on the same host varied by within the
 /// boot: a Rust/C gap no larger than this is not a difference between the drivers.
 pub fn spreads(rows: &[Row]) -> BTreeMap<(String, Key), f64> {
     let mut range: BTreeMap<(String, Key), (f64, f64, usize)> = BTreeMap::new();
     for r in rows {
-        let Some(t) = r.time else { continue };
+        let Some(t) = r.secs() else { continue };
         let e = range
             .entry((r.driver.clone(), r.key()))
             .or_insert((f64::INFINITY, 0.0, 0));
-        e.0 = e.0.min(t.median);
-        e.1 = e.1.max(t.median);
+        e.0 = e.0.min(t);
+        e.1 = e.1.max(t);
         e.2 += 1;
     }
     range

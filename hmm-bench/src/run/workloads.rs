@@ -16,8 +16,8 @@
 //! timer) checks where the pages are: a request that moved nothing is an error row, never a
 //! fast one.
 
-use crate::measure::{repeat, reps_for, FirstAndLast, Samples};
-use crate::perf_gate::timed;
+use super::measure::{repeat, reps_for, FirstAndLast, Samples};
+use super::timer::Timer;
 use crate::row::{Kind, Memory, Pages, Row, Status};
 use crate::stats::Spread;
 use anyhow::{bail, Context, Result};
@@ -166,7 +166,7 @@ fn huge_fraction(dev: &Device, m: &Mapping) -> Result<f64> {
 /// one memcpy call per page, as the drivers copy page by page. (One memcpy of the whole
 /// buffer is no steadier a yardstick: glibc switches strategy with the size — vector loops,
 /// `rep movsb`, non-temporal stores — and under TCG those differ by up to 100x.)
-pub fn memcpy(cfg: &Config, pages: Pages, size: u64) -> Row {
+pub fn memcpy(t: &mut Timer, cfg: &Config, pages: Pages, size: u64) -> Row {
     let reps = reps_for(size, cfg.reps);
     let page = hmm_dmirror::page_size() as u64;
     let g = Group {
@@ -185,6 +185,7 @@ pub fn memcpy(cfg: &Config, pages: Pages, size: u64) -> Row {
         let words_per_page = src.page_size() / 4;
         let (s, d) = (src.as_i32_slice_mut(), dst.as_i32_slice_mut());
         repeat(
+            t,
             Kind::Memcpy,
             cfg.warmup,
             reps,
@@ -205,7 +206,14 @@ pub fn memcpy(cfg: &Config, pages: Pages, size: u64) -> Row {
 }
 
 /// Every device kind for one device, page mode and size.
-pub fn device_group(cfg: &Config, dev: &Device, devno: u32, pages: Pages, size: u64) -> Vec<Row> {
+pub fn device_group(
+    t: &mut Timer,
+    cfg: &Config,
+    dev: &Device,
+    devno: u32,
+    pages: Pages,
+    size: u64,
+) -> Vec<Row> {
     let memory = Memory::of_device(devno);
     let page = hmm_dmirror::page_size() as u64;
     let mut g = Group {
@@ -242,7 +250,7 @@ pub fn device_group(cfg: &Config, dev: &Device, devno: u32, pages: Pages, size: 
         }
     };
     g.huge_frac = huge_fraction(dev, &m).ok();
-    let rows = run_group(&g, dev, &m);
+    let rows = run_group(t, &g, dev, &m);
     // Leave no device memory behind: back to system memory, unmap, release.
     let _ = dev.migrate_to_sys(m.all());
     drop(m);
@@ -250,13 +258,14 @@ pub fn device_group(cfg: &Config, dev: &Device, devno: u32, pages: Pages, size: 
     rows
 }
 
-fn run_group(g: &Group<'_>, dev: &Device, m: &Mapping) -> Vec<Row> {
+fn run_group(t: &mut Timer, g: &Group<'_>, dev: &Device, m: &Mapping) -> Vec<Row> {
     let (w, reps, n) = (g.cfg.warmup, g.reps, g.npages);
     let mut mirror = Mirror::for_pages(m.npages());
     mirror.fill(0x5a);
     let mut rows = Vec::new();
 
     let read = repeat(
+        t,
         Kind::Read,
         w,
         reps,
@@ -266,6 +275,7 @@ fn run_group(g: &Group<'_>, dev: &Device, m: &Mapping) -> Vec<Row> {
     );
     rows.push(g.outcome(Kind::Read, read));
     let write = repeat(
+        t,
         Kind::Write,
         w,
         reps,
@@ -275,7 +285,7 @@ fn run_group(g: &Group<'_>, dev: &Device, m: &Mapping) -> Vec<Row> {
     );
     rows.push(g.outcome(Kind::Write, write));
 
-    match migrate_pair(w, reps, dev, m, &mut mirror, n) {
+    match migrate_pair(t, w, reps, dev, m, &mut mirror, n) {
         Ok((to_dev, to_sys)) => {
             rows.push(g.outcome(Kind::MigrateToDev, Ok(to_dev)));
             rows.push(g.outcome(Kind::MigrateToSys, Ok(to_sys)));
@@ -296,6 +306,7 @@ fn run_group(g: &Group<'_>, dev: &Device, m: &Mapping) -> Vec<Row> {
     } else {
         let (mut before, mut after) = (FirstAndLast::new(w + reps), FirstAndLast::new(w + reps));
         let fb = repeat(
+            t,
             Kind::FaultBack,
             w,
             reps,
@@ -330,6 +341,7 @@ fn run_group(g: &Group<'_>, dev: &Device, m: &Mapping) -> Vec<Row> {
     } else {
         let mut checks = FirstAndLast::new(w + reps);
         let mof = repeat(
+            t,
             Kind::MigrateOnFaultToDev,
             w,
             reps,
@@ -360,6 +372,7 @@ fn run_group(g: &Group<'_>, dev: &Device, m: &Mapping) -> Vec<Row> {
 
 /// MIGRATE_TO_DEV then MIGRATE_TO_SYS, each timed, `warmup + reps` times.
 fn migrate_pair(
+    t: &mut Timer,
     warmup: u32,
     reps: u32,
     dev: &Device,
@@ -371,14 +384,14 @@ fn migrate_pair(
     let mut checks = FirstAndLast::new(warmup + reps);
     for i in 0..warmup + reps {
         let check = checks.due();
-        let (r, t1) = timed(Kind::MigrateToDev, i >= warmup, || {
+        let (r, t1) = t.timed(Kind::MigrateToDev, i >= warmup, || {
             dev.migrate_to_dev(m.all(), mirror)
         });
         to_dev.counts = expect(r?, npages, Request::MigrateToDev)?;
         if check {
             check_placement(dev, m, true, Request::MigrateToDev)?;
         }
-        let (r, t2) = timed(Kind::MigrateToSys, i >= warmup, || {
+        let (r, t2) = t.timed(Kind::MigrateToSys, i >= warmup, || {
             dev.migrate_to_sys(m.all())
         });
         to_sys.counts = Some(r?);
