@@ -297,8 +297,14 @@ fn free_through_the_handle_is_tracked() {
     let slice = buf.as_i32_slice_mut();
     assert_eq!(slice.len(), words);
     // Each page holds what was written or, if the kernel dropped it first, zeros.
-    assert!(slice.iter().enumerate().all(|(i, &v)| v == i as i32 || v == 0));
+    assert!(slice
+        .iter()
+        .enumerate()
+        .all(|(i, &v)| v == i as i32 || v == 0));
     slice[0] = -1;
-    assert!(buf.lock().iter().all(|&s| s & crate::mapping::LAZY_FREE == 0));
+    assert!(buf
+        .lock()
+        .iter()
+        .all(|&s| s & crate::mapping::LAZY_FREE == 0));
     assert_eq!(buf.read_i32(0), -1);
 }

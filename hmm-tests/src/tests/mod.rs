@@ -161,7 +161,10 @@ mod prelude {
 
     /// A request's result as the C harness sees it: 0 (the counters stored in `counts`) or
     /// `-errno` (or [`LIBRARY_REFUSED`]).
-    pub(crate) fn ret_of(res: hmm_dmirror::Result<hmm_dmirror::Counts>, counts: &mut hmm_dmirror::Counts) -> i32 {
+    pub(crate) fn ret_of(
+        res: hmm_dmirror::Result<hmm_dmirror::Counts>,
+        counts: &mut hmm_dmirror::Counts,
+    ) -> i32 {
         match res {
             Ok(c) => {
                 *counts = c;
