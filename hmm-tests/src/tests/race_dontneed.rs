@@ -87,6 +87,7 @@ impl Hmm {
             let delay = took * (round as u32 % STEPS) / STEPS;
             let start = Barrier::new(2);
             let fd = &self.fd;
+            // The handle lives for the race only: the checks below read the buffer again.
             let race = buffer.racing();
             let (got, zapped) = std::thread::scope(|s| {
                 let zapper = s.spawn(|| {
@@ -100,7 +101,6 @@ impl Hmm {
                 slowest = slowest.max(t.elapsed());
                 (got, zapper.join())
             });
-            drop(race);
             ASSERT_EQ!(zapped.unwrap_or(-1), 0);
             // The request may have lost pages to the zap (ENOENT from its read-back); what
             // it read back is the pattern or zeros, page by page.
