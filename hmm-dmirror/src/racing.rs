@@ -7,14 +7,14 @@
 //! take their addresses) while the kernel writes them; that lock also serializes WRITEs on a
 //! mapping with each other and with every CPU access to it. A race test that wants the
 //! kernel, not the library, to decide the interleaving borrows the mapping exclusively
-//! instead: while a [`Racing`] handle lives, nothing but requests made through it can reach
-//! the mapping, so no lock is needed.
+//! instead: while a [`Racing`] handle lives, nothing but requests (and `madvise`, which
+//! leaves the pages mapped) made through it can reach the mapping, so no lock is needed.
 
 use core::marker::PhantomData;
 
 use hmm_sys::hmm_dmirror_cmd;
 
-use crate::{Counts, Device, Error, Mapping, Request, Result, Snapshot};
+use crate::{Advice, Counts, Device, Error, Mapping, Request, Result, Snapshot};
 
 /// A mapping borrowed exclusively for requests that may run at the same time on several
 /// threads (share `&Racing` through [`std::thread::scope`]); made by [`Mapping::racing`].
@@ -26,6 +26,10 @@ use crate::{Counts, Device, Error, Mapping, Request, Result, Snapshot};
 ///   every CPU access (volatile or by reference), mm operation (`protect_pages`,
 ///   `unmap_pages`, `advise_pages`, `remap`, ...) and [`crate::PageRange`] of it, and the
 ///   handle hands out no reference to the mapping;
+/// - besides requests, the handle can only `madvise` the mapping ([`Racing::advise`]), e.g.
+///   `MADV_DONTNEED` from one thread while another's request runs on the same pages: that
+///   changes what the pages hold (a private anonymous page reads back as zero), never
+///   whether they are mapped, and nothing observes their contents while the handle lives;
 /// - so the kernel may write the mapping's pages from any number of requests at once (WRITE
 ///   against WRITE, WRITE against MIGRATE_TO_DEV, ...) without any Rust reference or access
 ///   observing a write, and no page can be unmapped, and its address reused by another
@@ -130,6 +134,25 @@ impl Racing<'_> {
             cpages: cmd.cpages,
             faults: cmd.faults,
         })
+    }
+
+    /// `madvise(advice)` of the whole mapping, with no lock held across any request: it may
+    /// run while requests of the handle run on the same pages (`MADV_DONTNEED` racing a
+    /// migration). As [`Mapping::advise`].
+    pub fn advise(&self, advice: Advice) -> Result<()> {
+        self.mapping.advise(advice)
+    }
+
+    /// `madvise(advice)` of pages `[first, first + npages)`, as [`Racing::advise`]. Errors:
+    /// as [`Mapping::advise_pages`].
+    pub fn advise_pages(&self, first: usize, npages: usize, advice: Advice) -> Result<()> {
+        // Sound through a shared handle: madvise changes at most what the pages hold (or
+        // how they are backed), never whether they are mapped, and the handle exposes no
+        // reference to them; Advice::Free marks the pages, so `as_i32_slice_mut` re-dirties
+        // them once the handle is gone. The mapping's lock is held only for the madvise
+        // itself, and no request of the handle waits for it but Racing::write's brief
+        // ownership check.
+        self.mapping.advise_pages(first, npages, advice)
     }
 
     /// [`Device::read`] of pages `[first, first + npages)`.

@@ -237,7 +237,7 @@ fn file_backed_shared_and_private() {
 }
 
 #[test]
-fn aligned_and_thp_aligned() {
+fn aligned_and_thp_aligned_without_advice() {
     let pmd = hmm_dmirror::pmd_size().unwrap();
     assert!(pmd.is_power_of_two() && pmd >= ps());
     let m = Mapping::aligned(3 * ps(), 16 * ps(), Prot::RW).unwrap();
@@ -245,44 +245,25 @@ fn aligned_and_thp_aligned() {
     m.fill_i32(|i| i as i32);
     assert_eq!(m.read_i32(3 * ps() / 4 - 1), (3 * ps() / 4 - 1) as i32);
 
-    let thp_available =
-        std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists();
-    for thp in [Thp::Huge, Thp::NoHuge, Thp::Unset] {
-        match Mapping::thp_aligned(pmd, Prot::RW, thp) {
-            Ok(m) => {
-                assert_eq!(m.addr() % pmd, 0);
-                assert_eq!(m.len(), pmd);
-                m.fill_i32(|i| i as i32);
-                assert_eq!(m.mismatch_i32(0..m.words(), |i| i as i32), None);
-            }
-            Err(e) if !thp_available && e.errno() == Some(hmm_dmirror::Errno::INVAL) => {
-                say(&format!("SKIPPED: THP madvise {thp:?}: {e}"));
-            }
-            Err(e) => panic!("thp_aligned({thp:?}): {e}"),
-        }
-    }
+    // Without a THP advice (the advices need transparent huge pages: tests/thp.rs).
+    let m = Mapping::thp_aligned(pmd, Prot::RW, Thp::Unset).unwrap();
+    assert_eq!(m.addr() % pmd, 0);
+    assert_eq!(m.len(), pmd);
+    m.fill_i32(|i| i as i32);
+    assert_eq!(m.mismatch_i32(0..m.words(), |i| i as i32), None);
 }
 
+/// The advices that need no transparent huge pages (those that do: tests/thp.rs).
 #[test]
 fn madvise_kinds() {
     let pmd = hmm_dmirror::pmd_size().unwrap();
     let m = Mapping::thp_aligned(pmd, Prot::RW, Thp::Unset).unwrap();
     m.fill_i32(|i| i as i32);
-    // migrate_anon_huge_fault: MADV_COLLAPSE (Linux 6.1+).
-    match m.advise(Advice::Collapse) {
-        Ok(()) => {}
-        Err(e) => say(&format!("note: MADV_COLLAPSE not available here: {e}")),
-    }
-    assert_eq!(m.mismatch_i32(0..m.words(), |i| i as i32), None);
     m.advise(Advice::WillNeed).unwrap();
     // MADV_FREE keeps or zeroes; then MADV_DONTNEED zeroes private anonymous memory.
     m.advise_pages(0, 1, Advice::Free).unwrap();
     m.advise(Advice::DontNeed).unwrap();
     assert_eq!(m.mismatch_i32(0..m.words(), |_| 0), None);
-    if std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists() {
-        m.advise(Advice::Hugepage).unwrap();
-        m.advise(Advice::NoHugepage).unwrap();
-    }
     m.unmap_pages(0, 1).unwrap();
     assert!(matches!(
         m.advise(Advice::DontNeed),

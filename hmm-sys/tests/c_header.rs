@@ -1,11 +1,5 @@
 //! Compiles a small C program against the real kernel header `lib/test_hmm_uapi.h` and
 //! compares what it prints (layout, every mainline request number, every constant) with
-//! `hmm_sys`. The header comes from `$HMM_KERNEL_SRC` (a kernel tree, or the header file
-//! itself), else `/work/linux-7.3` or `/usr/src/linux-source-*`; without one the test says
-//! SKIPPED and passes.
-
-//! Compiles a small C program against the real kernel header `lib/test_hmm_uapi.h` and
-//! compares what it prints (layout, every mainline request number, every constant) with
 //! `hmm_sys`.
 //!
 //! The header comes from `$HMM_KERNEL_SRC` (a kernel tree, or the header file itself), else

@@ -3,7 +3,7 @@
 //! flight (or a timeout passes), so that whether two requests overlapped is observed, not
 //! left to the scheduler.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,7 @@ use hmm_sys::hmm_dmirror_cmd;
 use rustix::io::Errno;
 
 use crate::fake::FakeDriver;
-use crate::{Abi, Device, Error, Mapping, Mirror, Request};
+use crate::{Abi, Advice, Device, Error, Mapping, Mirror, Request};
 
 /// How long a request waits for a second one to arrive.
 const RENDEZVOUS: Duration = Duration::from_secs(1);
@@ -191,4 +191,120 @@ fn the_handle_checks_ranges_buffers_and_holes_first() {
     race.write(&dev, 0, 3, &src).unwrap();
     let mut out = Mirror::for_pages(3);
     assert_eq!(race.read(&dev, 0, 3, &mut out).unwrap().cpages, 3);
+}
+
+/// Mainline numbering; a READ stays in the driver until the test says the other thread's
+/// `madvise` returned (or [`RENDEZVOUS`] passes), and records whether it did.
+#[derive(Default)]
+struct HoldsRead {
+    in_read: AtomicBool,
+    advised: AtomicBool,
+    advised_during_read: AtomicBool,
+}
+
+impl FakeDriver for HoldsRead {
+    unsafe fn ioctl(
+        &self,
+        code: u32,
+        cmd: &mut hmm_dmirror_cmd,
+        _ptr_len: usize,
+    ) -> rustix::io::Result<()> {
+        match Abi::Mainline.decode(code).ok_or(Errno::INVAL)? {
+            Request::MigrateToSys => return Ok(()),
+            Request::Read => {
+                self.in_read.store(true, Ordering::SeqCst);
+                let start = Instant::now();
+                while !self.advised.load(Ordering::SeqCst) && start.elapsed() < RENDEZVOUS {
+                    std::thread::yield_now();
+                }
+                let during = self.advised.load(Ordering::SeqCst);
+                self.advised_during_read.store(during, Ordering::SeqCst);
+            }
+            _ => return Err(Errno::INVAL),
+        }
+        cmd.cpages = cmd.npages;
+        Ok(())
+    }
+}
+
+/// `MADV_DONTNEED` through the handle from one thread while a request of the handle is in
+/// the driver on the same pages (hmm-tests `migrate_dontneed_race`): the advice does not wait
+/// for the request, and it zaps the pages (private anonymous: they read back as zero once
+/// the handle is gone).
+#[test]
+fn advise_runs_while_a_request_is_in_the_driver() {
+    let fake = Arc::new(HoldsRead::default());
+    let dev = Device::with_fake(fake.clone(), None).unwrap();
+    let ps = crate::page_size();
+    let mut buf = Mapping::anon_private(4 * ps).unwrap();
+    buf.fill_bytes(0x5A);
+    let mut mirror = Mirror::for_pages(4);
+    {
+        let race = buf.racing();
+        std::thread::scope(|s| {
+            let zapper = s.spawn(|| {
+                while !fake.in_read.load(Ordering::SeqCst) {
+                    std::thread::yield_now();
+                }
+                let r = race.advise(Advice::DontNeed);
+                fake.advised.store(true, Ordering::SeqCst);
+                r
+            });
+            assert_eq!(race.read(&dev, 0, 4, &mut mirror).unwrap().cpages, 4);
+            zapper.join().unwrap().unwrap();
+        });
+    }
+    assert!(fake.advised_during_read.load(Ordering::SeqCst));
+    assert!((0..4 * ps).all(|off| buf.read_u8(off) == 0));
+}
+
+/// [`Racing::advise_pages`] checks its range as [`Mapping::advise_pages`] does, and zaps
+/// only the pages it names.
+#[test]
+fn advise_pages_checks_the_range_and_zaps_only_it() {
+    let ps = crate::page_size();
+    let mut buf = Mapping::anon_private(4 * ps).unwrap();
+    buf.fill_bytes(7);
+    buf.unmap_pages(3, 1).unwrap();
+    {
+        let race = buf.racing();
+        let err = race.advise_pages(2, 2, Advice::DontNeed).unwrap_err();
+        assert!(matches!(err, Error::Unmapped { .. }), "{err:?}");
+        let err = race.advise_pages(3, 2, Advice::DontNeed).unwrap_err();
+        assert!(matches!(err, Error::OutOfRange { .. }), "{err:?}");
+        let err = race.advise_pages(0, 0, Advice::DontNeed).unwrap_err();
+        assert!(matches!(err, Error::ZeroPages), "{err:?}");
+        race.advise_pages(1, 1, Advice::DontNeed).unwrap();
+    }
+    assert!((0..ps).all(|off| buf.read_u8(off) == 7));
+    assert!((ps..2 * ps).all(|off| buf.read_u8(off) == 0));
+    assert!((2 * ps..3 * ps).all(|off| buf.read_u8(off) == 7));
+}
+
+/// Pages lazily freed through the handle are rewritten before `as_i32_slice_mut` hands out a
+/// reference, as after [`Mapping::advise`]: the slice reads what was there.
+#[test]
+fn free_through_the_handle_is_tracked() {
+    let ps = crate::page_size();
+    let mut buf = Mapping::anon_private(2 * ps).unwrap();
+    buf.fill_i32(|i| i as i32);
+    buf.racing().advise(Advice::Free).unwrap();
+    assert!(buf
+        .lock()
+        .iter()
+        .all(|&s| s & crate::mapping::LAZY_FREE != 0));
+    let words = buf.words();
+    let slice = buf.as_i32_slice_mut();
+    assert_eq!(slice.len(), words);
+    // Each page holds what was written or, if the kernel dropped it first, zeros.
+    assert!(slice
+        .iter()
+        .enumerate()
+        .all(|(i, &v)| v == i as i32 || v == 0));
+    slice[0] = -1;
+    assert!(buf
+        .lock()
+        .iter()
+        .all(|&s| s & crate::mapping::LAZY_FREE == 0));
+    assert_eq!(buf.read_i32(0), -1);
 }

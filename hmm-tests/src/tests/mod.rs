@@ -159,6 +159,29 @@ mod prelude {
         usize::try_from(npages).expect("npages fits usize") << page_shift
     }
 
+    /// A request's result as the C harness sees it: 0 (the counters stored in `counts`) or
+    /// `-errno` (or [`LIBRARY_REFUSED`]).
+    pub(crate) fn ret_of(
+        res: hmm_dmirror::Result<hmm_dmirror::Counts>,
+        counts: &mut hmm_dmirror::Counts,
+    ) -> i32 {
+        match res {
+            Ok(c) => {
+                *counts = c;
+                0
+            }
+            Err(e) => neg_errno(&e),
+        }
+    }
+
+    /// `hmm_buffer_alloc(size, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1)`
+    /// on the library: the mapping and a mirror of as many bytes (`None` after logging why).
+    pub(crate) fn anon_buffer(size: usize) -> Option<(hmm_dmirror::Mapping, hmm_dmirror::Mirror)> {
+        let made = hmm_dmirror::Mapping::anon_private(size)
+            .and_then(|m| Ok((m, hmm_dmirror::Mirror::try_new(size)?)));
+        made.inspect_err(|e| TH_LOG!("{e}")).ok()
+    }
+
     /// `fork()`.
     ///
     /// # Safety

@@ -15,6 +15,11 @@
 //! user space. With 5-level paging 2^47 is user space without a vma: the requests that need
 //! a vma get it too (they fail there as well); SNAPSHOT and CHECK_EXCLUSIVE legitimately
 //! succeed on it, so they do not.
+//!
+//! The requests go through `unsafe` [`hmm_dmirror::Device::raw_cmd`] on purpose: the safe
+//! API only names ranges of memory this process owns (a `Mapping`'s pages, or a
+//! `PageRange::from_slice` of a live slice), so it cannot express a range outside user
+//! space, which is exactly what the driver's range check must be shown to refuse.
 
 use hmm_dmirror::{Mirror, Request};
 

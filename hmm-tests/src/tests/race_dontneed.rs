@@ -12,7 +12,7 @@
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use hmm_dmirror::{Device, Request};
+use hmm_dmirror::{Advice, Counts, Device, Mapping, Mirror, Racing, Request};
 
 use super::prelude::*;
 
@@ -25,11 +25,12 @@ const BUDGET: Duration = Duration::from_secs(15);
 /// before the zap.
 const STEPS: u32 = 12;
 
-/// `madvise(addr, len, MADV_DONTNEED)` from the racing thread.
-fn dontneed(addr: usize, len: usize) -> i32 {
-    // SAFETY: zaps part of the case's own anonymous mapping, which no Rust reference points
-    // into (the buffer is only reached through volatile views, none alive meanwhile).
-    unsafe { libc::madvise(addr as *mut libc::c_void, len, libc::MADV_DONTNEED) }
+/// `madvise(MADV_DONTNEED)` of the whole buffer from the racing thread; 0 or `-errno`.
+fn dontneed(race: &Racing<'_>) -> i32 {
+    match race.advise(Advice::DontNeed) {
+        Ok(()) => 0,
+        Err(e) => neg_errno(&e),
+    }
 }
 
 /// Spins (a sleep would be far coarser than the window under TCG).
@@ -40,49 +41,41 @@ fn spin(d: Duration) {
     }
 }
 
+/// Runs `req` (MIGRATE_TO_DEV or EXCLUSIVE) on the whole buffer through the handle, the
+/// kernel copying into `mirror`; `-errno` or 0.
+fn dontneed_request(dev: &Device, race: &Racing<'_>, req: Request, mirror: &mut Mirror) -> i32 {
+    let res = match req {
+        Request::MigrateToDev => race.migrate_to_dev(dev, 0, NPAGES, mirror),
+        Request::Exclusive => race.exclusive(dev, 0, NPAGES, mirror),
+        other => panic!("{other} is not a request this case races"),
+    };
+    ret_of(res, &mut Counts::default())
+}
+
 impl Hmm {
     /// Fills the buffer with `value` from the CPU and mirrors it (READ), so the file's page
     /// table holds entries on the system pages the next request replaces.
-    fn dontneed_prepare(&mut self, buffer: &mut HmmBuffer, value: i32) {
-        let size = NPAGES * self.page_size;
-        let ptr = buffer.ints(size);
-        for i in 0..size / 4 {
-            ptr.set(i, value);
-        }
-        let ret = hmm_dmirror_cmd(&self.fd, HMM_DMIRROR_READ, buffer, NPAGES as u64);
+    fn dontneed_prepare(&self, buffer: &Mapping, mirror: &mut Mirror, value: i32) {
+        buffer.fill_i32(|_| value);
+        let mut counts = Counts::default();
+        let ret = ret_of(self.fd.read(buffer.all(), mirror), &mut counts);
         ASSERT_EQ!(ret, 0);
-        ASSERT_EQ!(buffer.cpages, NPAGES as u64);
-    }
-
-    /// Runs `req` on the buffer; `-errno` or 0.
-    fn dontneed_request(dev: &Device, req: Request, addr: u64, mirror: u64) -> i32 {
-        // SAFETY: the kernel writes at most NPAGES pages into the buffer's mirror (of that
-        // size, unused meanwhile); the range is the case's own mapping.
-        match unsafe { dev.raw_cmd(req, addr, mirror, NPAGES as u64) } {
-            Ok(_) => 0,
-            Err(e) => neg_errno(&e),
-        }
+        ASSERT_EQ!(counts.cpages, NPAGES as u64);
     }
 
     /// The common body: rounds of `req` racing a zap, each checked with READ and the CPU.
     fn dontneed_race(&mut self, req: Request) {
         let size = NPAGES * self.page_size;
-        let mut buffer = ASSERT_NOT_NULL!(hmm_buffer_alloc(
-            size,
-            size,
-            PROT_READ | PROT_WRITE,
-            MAP_PRIVATE | MAP_ANONYMOUS,
-            -1
-        ));
-        let (addr, mirror) = (buffer.ptr as u64, buffer.mirror_ptr() as u64);
+        let (mut buffer, mut mirror) = ASSERT_NOT_NULL!(anon_buffer(size));
+        let mut counts = Counts::default();
 
         // How long the request takes alone, to spread the zap over it.
-        self.dontneed_prepare(&mut buffer, 1);
+        self.dontneed_prepare(&buffer, &mut mirror, 1);
         let t = Instant::now();
-        let ret = Self::dontneed_request(&self.fd, req, addr, mirror);
+        let ret = dontneed_request(&self.fd, &buffer.racing(), req, &mut mirror);
         let took = t.elapsed();
         ASSERT_EQ!(ret, 0);
-        let ret = hmm_migrate_dev_to_sys(&self.fd, &mut buffer, NPAGES as u64);
+        let ret = ret_of(self.fd.migrate_to_sys(buffer.all()), &mut counts);
         ASSERT_EQ!(ret, 0);
 
         let t0 = Instant::now();
@@ -90,19 +83,21 @@ impl Hmm {
         let (mut lost, mut slowest) = (0, Duration::ZERO);
         while round < ROUNDS && t0.elapsed() < BUDGET {
             let value = 1000 + round as i32;
-            self.dontneed_prepare(&mut buffer, value);
+            self.dontneed_prepare(&buffer, &mut mirror, value);
             let delay = took * (round as u32 % STEPS) / STEPS;
             let start = Barrier::new(2);
             let fd = &self.fd;
+            // The handle lives for the race only: the checks below read the buffer again.
+            let race = buffer.racing();
             let (got, zapped) = std::thread::scope(|s| {
                 let zapper = s.spawn(|| {
                     start.wait();
                     spin(delay);
-                    dontneed(addr as usize, size)
+                    dontneed(&race)
                 });
                 start.wait();
                 let t = Instant::now();
-                let got = Self::dontneed_request(fd, req, addr, mirror);
+                let got = dontneed_request(fd, &race, req, &mut mirror);
                 slowest = slowest.max(t.elapsed());
                 (got, zapper.join())
             });
@@ -117,9 +112,8 @@ impl Hmm {
                 ASSERT_EQ!(got, 0);
             }
             if got == 0 {
-                let m = buffer.mirror_ints();
                 for i in 0..size / 4 {
-                    let v = m.get(i);
+                    let v = mirror.get_i32(i);
                     if v != value && v != 0 {
                         TH_LOG!("round {round}: {req} read {v} at int {i}");
                     }
@@ -128,31 +122,28 @@ impl Hmm {
             }
 
             // Whatever the order, the range is zapped now: the device must read zeros.
-            buffer.mirror_fill(0xAB, size);
-            let ret = hmm_dmirror_cmd(&self.fd, HMM_DMIRROR_READ, &mut buffer, NPAGES as u64);
+            mirror.fill(0xAB);
+            let ret = ret_of(self.fd.read(buffer.all(), &mut mirror), &mut counts);
             ASSERT_EQ!(ret, 0);
-            ASSERT_EQ!(buffer.cpages, NPAGES as u64);
-            let m = buffer.mirror_ints();
+            ASSERT_EQ!(counts.cpages, NPAGES as u64);
             for i in 0..size / 4 {
-                let v = m.get(i);
+                let v = mirror.get_i32(i);
                 if v != 0 {
                     TH_LOG!("round {round} (zap after {delay:?} of {took:?}): READ after the race: int {i} holds {v}, expected 0");
                 }
                 ASSERT_EQ!(v, 0);
             }
             // And so must the CPU.
-            let ptr = buffer.ints(size);
             for i in 0..size / 4 {
-                ASSERT_EQ!(ptr.get(i), 0);
+                ASSERT_EQ!(buffer.read_i32(i), 0);
             }
             // Back to system memory for the next round (coherent pages stay put otherwise).
-            let ret = hmm_migrate_dev_to_sys(&self.fd, &mut buffer, NPAGES as u64);
+            let ret = ret_of(self.fd.migrate_to_sys(buffer.all()), &mut counts);
             ASSERT_EQ!(ret, 0);
             round += 1;
         }
         TH_LOG!("{round} rounds, request alone {took:?}, racing at most {slowest:?}, {lost} read back ENOENT");
         ASSERT_GE!(round, 4);
-        hmm_buffer_free(buffer);
     }
 
     /// MIGRATE_TO_DEV racing `MADV_DONTNEED` of its range from another thread. A zap during
@@ -161,13 +152,13 @@ impl Hmm {
     /// table entries only if no invalidation ran since the migration started (checked under
     /// the table's lock), and otherwise faults the window in again.
     pub(crate) fn migrate_dontneed_race(&mut self, _variant: &HmmVariant) {
-        self.dontneed_race(HMM_DMIRROR_MIGRATE_TO_DEV);
+        self.dontneed_race(Request::MigrateToDev);
     }
 
     /// EXCLUSIVE racing `MADV_DONTNEED` of its range: a zap between `make_device_exclusive()`
     /// and the store of the atomic entry frees the page once the request drops its
     /// reference, while the device page table points at it.
     pub(crate) fn exclusive_dontneed_race(&mut self, _variant: &HmmVariant) {
-        self.dontneed_race(HMM_DMIRROR_EXCLUSIVE);
+        self.dontneed_race(Request::Exclusive);
     }
 }

@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Barrier;
 
-use hmm_dmirror::{Counts, Device, Mapping, Mirror, Racing};
+use hmm_dmirror::{Counts, Device, Mirror, Racing};
 
 use super::prelude::*;
 
@@ -20,25 +20,6 @@ const RACE_ROUNDS: i32 = 32;
 /// migrations: seen once, coherent device, host load ~10).
 const RACE_MAX_ROUNDS: i32 = 128;
 const RACE_NPAGES: usize = 256;
-
-/// A request's result as the C harness sees it: 0 (the counters stored in `counts`) or
-/// `-errno` (or [`LIBRARY_REFUSED`]).
-fn ret_of(res: hmm_dmirror::Result<Counts>, counts: &mut Counts) -> i32 {
-    match res {
-        Ok(c) => {
-            *counts = c;
-            0
-        }
-        Err(e) => neg_errno(&e),
-    }
-}
-
-/// `hmm_buffer_alloc(size, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1)`
-/// on the library: the mapping and a mirror of as many bytes (`None` after logging why).
-fn anon_buffer(size: usize) -> Option<(Mapping, Mirror)> {
-    let made = Mapping::anon_private(size).and_then(|m| Ok((m, Mirror::try_new(size)?)));
-    made.inspect_err(|e| TH_LOG!("{e}")).ok()
-}
 
 /// Failed one-page WRITE of the racing thread: page index and `-errno` (or
 /// [`LIBRARY_REFUSED`]).

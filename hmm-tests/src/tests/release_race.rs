@@ -37,9 +37,7 @@ impl Hmm {
         let failure = std::thread::scope(|s| {
             let releaser = s.spawn(|| {
                 while !stop.load(Ordering::Acquire) {
-                    // SAFETY: RELEASE reads nothing from and writes nothing to user memory.
-                    let r = unsafe { file_b.raw_cmd(HMM_DMIRROR_RELEASE, 0, 0, 1) };
-                    if let Err(e) = r {
+                    if let Err(e) = file_b.release() {
                         return neg_errno(&e);
                     }
                     releases.fetch_add(1, Ordering::Relaxed);
