@@ -77,6 +77,46 @@ pub struct VmResult {
     pub elapsed: Duration,
 }
 
+impl VmResult {
+    /// Prints how long the guest ran and where its console log is.
+    pub fn print_elapsed(&self) {
+        eprintln!(
+            "    guest ran {:.1}s; console log: {}",
+            self.elapsed.as_secs_f64(),
+            self.console.display()
+        );
+    }
+
+    /// What went wrong with the boot itself, if anything: killed at `timeout_s`, or no exit
+    /// code (a crash or an early exit). `None` when the guest reported its exit code.
+    pub fn problem(&self, timeout_s: u64) -> Option<String> {
+        match (self.rc, self.timed_out) {
+            (_, true) => Some(format!(
+                "the guest did not finish within {timeout_s} s (killed)"
+            )),
+            (None, false) => Some("the guest gave no exit code (crash or early exit)".into()),
+            (Some(_), false) => None,
+        }
+    }
+
+    /// The command's exit code, or the lab's for a boot that went wrong (124 killed at
+    /// the timeout, 125 no exit code), saying which after `who: `.
+    pub fn exit_code(&self, who: &str, timeout_s: u64) -> i32 {
+        match (self.problem(timeout_s), self.rc) {
+            (None, Some(c)) => c,
+            (problem, _) => {
+                let problem = problem.unwrap_or_default();
+                eprintln!("{who}: {problem}; see the console log");
+                if self.timed_out {
+                    124
+                } else {
+                    125
+                }
+            }
+        }
+    }
+}
+
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
@@ -204,4 +244,33 @@ fn stream_new(path: &Path, from: u64) -> u64 {
     let _ = so.write_all(&buf);
     let _ = so.flush();
     from + n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::VmResult;
+    use std::time::Duration;
+
+    fn result(rc: Option<i32>, timed_out: bool) -> VmResult {
+        VmResult {
+            rc,
+            timed_out,
+            console: "console.log".into(),
+            output: "output".into(),
+            elapsed: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn exit_codes_of_a_boot() {
+        assert_eq!(result(Some(3), false).exit_code("t", 10), 3);
+        assert_eq!(result(Some(0), false).problem(10), None);
+        assert_eq!(result(None, true).exit_code("t", 10), 124);
+        assert_eq!(result(Some(0), true).exit_code("t", 10), 124);
+        assert_eq!(result(None, false).exit_code("t", 10), 125);
+        assert!(result(None, true)
+            .problem(10)
+            .unwrap()
+            .contains("within 10 s"));
+    }
 }

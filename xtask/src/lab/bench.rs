@@ -291,24 +291,8 @@ pub fn run(o: BenchOpts) -> Result<i32> {
         icount: o.icount,
     };
     let r = run.run()?;
-    eprintln!(
-        "    guest ran {:.1}s; console log: {}",
-        r.elapsed.as_secs_f64(),
-        r.console.display()
-    );
-    let mut code = match (r.rc, r.timed_out) {
-        (_, true) => {
-            eprintln!("lab bench: the guest did not finish within {timeout} s (killed); partial CSVs are reported");
-            124
-        }
-        (Some(c), false) => c,
-        (None, false) => {
-            eprintln!(
-                "lab bench: the guest gave no exit code (crash or early exit); see the console log"
-            );
-            125
-        }
-    };
+    r.print_elapsed();
+    let mut code = r.exit_code("lab bench", timeout);
     // The C reference's known WARNs (xtask/known-failures.txt) are printed with their count;
     // any other report fails the bench.
     let known = crate::known::load(Driver::C, Abi::Mainline, "madvise")?;

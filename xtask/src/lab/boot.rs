@@ -114,27 +114,8 @@ pub fn boot(
         icount: o.icount,
     };
     let r = run.run()?;
-    eprintln!(
-        "    guest ran {:.1}s; console log: {}",
-        r.elapsed.as_secs_f64(),
-        r.console.display()
-    );
-    let rc = match (r.rc, r.timed_out) {
-        (_, true) => {
-            eprintln!(
-                "lab: the guest did not finish within {} s (killed)",
-                o.timeout
-            );
-            124
-        }
-        (Some(c), false) => c,
-        (None, false) => {
-            eprintln!(
-                "lab: the guest gave no exit code (crash or early exit); see the console log"
-            );
-            125
-        }
-    };
+    r.print_elapsed();
+    let rc = r.exit_code("lab", o.timeout);
     if kvm && r.rc.is_none() {
         // Perhaps KVM no longer works: the next boot probes it again.
         accel::forget(&b.kernel.src, &root);

@@ -135,15 +135,10 @@ pub fn run(o: RobustOpts) -> Result<i32> {
                 icount: false,
             };
             let r = run.run()?;
-            eprintln!(
-                "    guest ran {:.1}s; console log: {}",
-                r.elapsed.as_secs_f64(),
-                r.console.display()
-            );
-            let problem = match (r.rc, r.timed_out) {
-                (_, true) => format!("the guest did not finish within {timeout} s (killed)"),
-                (None, false) => "the guest gave no exit code (crash or early exit)".into(),
-                (Some(c), false) if c != 0 => format!("the guest script exited {c}"),
+            r.print_elapsed();
+            let problem = match (r.problem(timeout), r.rc) {
+                (Some(p), _) => p,
+                (None, Some(c)) if c != 0 => format!("the guest script exited {c}"),
                 _ => String::new(),
             };
             Ok((r, problem))
