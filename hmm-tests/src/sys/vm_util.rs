@@ -20,6 +20,11 @@ pub const fn align(x: usize, a: usize) -> usize {
     (x + (a - 1)) & !(a - 1)
 }
 
+/// `(void *)ALIGN((uintptr_t)p, a)`: [`align`] for an address.
+pub fn align_ptr(p: *mut u8, a: usize) -> *mut u8 {
+    align(p as usize, a) as *mut u8
+}
+
 /// `read_pmd_pagesize()`: the THP (PMD) size from sysfs, 0 when it cannot be read
 /// (the C tests then fall back to `TWOMEG` or fail exactly as C does).
 pub fn read_pmd_pagesize() -> usize {

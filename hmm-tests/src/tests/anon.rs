@@ -244,7 +244,7 @@ impl Hmm {
         ));
         size /= 2;
         let npages = (size >> self.page_shift) as u64;
-        let map = align(buffer.ptr as usize, size) as *mut u8;
+        let map = align_ptr(buffer.ptr, size);
         let ret = buffer.madvise(map, size, libc::MADV_HUGEPAGE);
         ASSERT_EQ!(ret, 0);
         let old_ptr = buffer.ptr;

@@ -28,7 +28,7 @@ impl Hmm {
         ));
         buffer.mirror_fill(0xFF, size);
         let old_ptr = buffer.ptr;
-        let map = align(old_ptr as usize, size) as *mut u8;
+        let map = align_ptr(old_ptr, size);
         let ret = buffer.madvise(map, size, libc::MADV_HUGEPAGE);
         ASSERT_EQ!(ret, 0);
         buffer.ptr = map;

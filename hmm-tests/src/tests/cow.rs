@@ -31,7 +31,7 @@ impl Hmm {
                 ));
                 let old_ptr = buffer.ptr;
                 if use_thp != 0 {
-                    let map = align(buffer.ptr as usize, size) as *mut u8;
+                    let map = align_ptr(buffer.ptr, size);
                     let ret = buffer.madvise(map, size, libc::MADV_HUGEPAGE);
                     ASSERT_EQ!(ret, 0);
                     buffer.ptr = map;

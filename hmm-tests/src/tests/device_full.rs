@@ -13,10 +13,6 @@ const ODD: usize = 100;
 /// Bytes of holes offered: more than the 256 MiB of a coherent device.
 const HOLES: usize = 320 << 20;
 
-fn align_ptr(p: *mut u8, size: usize) -> *mut u8 {
-    align(p as usize, size) as *mut u8
-}
-
 impl Hmm {
     /// Fills the coherent device with 2 MiB holes after [`ODD`] single pages. The last hole
     /// finds 1..511 free single pages: it must be migrated whole or not at all (here: not at

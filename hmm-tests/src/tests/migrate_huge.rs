@@ -9,11 +9,6 @@ use crate::buffer::mmap_new;
 use crate::sys::close;
 use crate::sys::vm_util::{pagemap_get_entry, pagemap_present, PM_SWAP};
 
-/// `(void *)ALIGN((uintptr_t)p, size)`.
-fn align_ptr(p: *mut u8, size: usize) -> *mut u8 {
-    align(p as usize, size) as *mut u8
-}
-
 impl Hmm {
     /// Migrate private anonymous huge empty page.
     pub(crate) fn migrate_anon_huge_empty(&mut self, _variant: &HmmVariant) {

@@ -140,7 +140,7 @@ mod prelude {
     pub(crate) use crate::buffer::{hmm_buffer_alloc, hmm_buffer_free, HmmBuffer, MAP_FAILED};
     pub(crate) use crate::dmirror::*;
     pub(crate) use crate::fixture::*;
-    pub(crate) use crate::sys::vm_util::{align, read_pmd_pagesize};
+    pub(crate) use crate::sys::vm_util::{align, align_ptr, read_pmd_pagesize};
     pub(crate) use crate::{
         ASSERT_EQ, ASSERT_FALSE, ASSERT_GE, ASSERT_NE, ASSERT_NOT_NULL, ASSERT_TRUE, EXPECT_EQ,
         EXPECT_NE, SKIP, TH_LOG,
