@@ -68,6 +68,34 @@ use crate::{Advice, Counts, Device, Error, Mapping, Request, Result, Snapshot};
 /// assert!((0..64 * ps).all(|off| buf.read_u8(off) == 7));
 /// # Ok(()) }
 /// ```
+///
+/// While the handle lives the mapping cannot be read, written, unmapped or sliced (these
+/// must not compile):
+///
+/// ```compile_fail
+/// # use hmm_dmirror::Mapping;
+/// let mut buf = Mapping::anon_private(hmm_dmirror::page_size()).unwrap();
+/// let race = buf.racing();
+/// let _ = buf.read_u8(0); // `buf` is borrowed by `race`
+/// drop(race);
+/// ```
+///
+/// ```compile_fail
+/// # use hmm_dmirror::Mapping;
+/// let mut buf = Mapping::anon_private(hmm_dmirror::page_size()).unwrap();
+/// let race = buf.racing();
+/// let _ = buf.unmap_pages(0, 1); // `buf` is borrowed by `race`
+/// drop(race);
+/// ```
+///
+/// ```compile_fail
+/// # use hmm_dmirror::Mapping;
+/// let mut buf = Mapping::anon_private(hmm_dmirror::page_size()).unwrap();
+/// let slice = buf.as_i32_slice_mut();
+/// let race = buf.racing(); // a live `&mut` slice of the memory rules out a race handle
+/// slice[0] = 1;
+/// drop(race);
+/// ```
 #[derive(Debug)]
 pub struct Racing<'m> {
     /// Shared inside the handle, but taken from a `&'m mut Mapping`: no one else holds a
