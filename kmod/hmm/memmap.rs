@@ -7,7 +7,8 @@
 //! pfn, and every page is in the direct map at `page_offset_base` (`page_address()`;
 //! `kmap_local_page()` is that and `kunmap_local()` nothing). Through `rust/helpers` each
 //! was a call, several per page migrated or copied, where the C driver has them inlined
-//! (measured in instruction time, `lab bench --icount`). Elsewhere, the helpers.
+//! (measured in instruction time, `lab bench --icount`). Elsewhere, the helpers. With
+//! `DEBUG_VM` (the lab's debug profile) the inline results are checked against the helpers.
 
 use kernel::{bindings, ffi::c_void};
 
@@ -32,21 +33,48 @@ mod imp {
 
     pub(super) fn page_to_pfn(page: *const bindings::page) -> usize {
         // `__page_to_pfn()`: `page - vmemmap`.
-        page.addr().wrapping_sub(vmemmap()) / size_of::<bindings::page>()
+        let pfn = page.addr().wrapping_sub(vmemmap()) / size_of::<bindings::page>();
+        // With DEBUG_VM (the lab's debug profile) every result is checked against the
+        // kernel's own function: a wrong formula panics (a kernel report) instead of
+        // naming another page.
+        #[cfg(CONFIG_DEBUG_VM)]
+        {
+            // SAFETY: The callers pass a valid page (see `super::page_to_pfn`).
+            let kernel = unsafe { bindings::page_to_pfn(page) };
+            assert_eq!(pfn, kernel, "inline page_to_pfn");
+        }
+        pfn
     }
 
     pub(super) fn pfn_to_page(pfn: usize) -> *mut bindings::page {
         // `__pfn_to_page()`: `vmemmap + pfn`.
-        with_exposed_provenance_mut(
+        let page: *mut bindings::page = with_exposed_provenance_mut(
             vmemmap().wrapping_add(pfn.wrapping_mul(size_of::<bindings::page>())),
-        )
+        );
+        #[cfg(CONFIG_DEBUG_VM)]
+        {
+            // SAFETY: The callers pass a pfn with a `struct page` (see `super::pfn_to_page`).
+            let kernel = unsafe { bindings::pfn_to_page(pfn) };
+            assert_eq!(page, kernel, "inline pfn_to_page");
+        }
+        page
     }
 
     pub(super) fn kmap_local_page(page: *const bindings::page) -> *mut c_void {
         // `lowmem_page_address()`: `__va(PFN_PHYS(page_to_pfn(page)))`.
-        with_exposed_provenance_mut(
+        let addr: *mut c_void = with_exposed_provenance_mut(
             page_offset().wrapping_add(page_to_pfn(page) << bindings::PAGE_SHIFT),
-        )
+        );
+        #[cfg(CONFIG_DEBUG_VM)]
+        {
+            // SAFETY: The callers pass a valid page (see `super::kmap_local_page`); the
+            // kernel's mapping is undone right away, in order.
+            let kernel = unsafe { bindings::kmap_local_page(page.cast_mut()) };
+            // SAFETY: `kernel` was returned by `kmap_local_page()` just above.
+            unsafe { bindings::kunmap_local(kernel) };
+            assert_eq!(addr, kernel, "inline kmap_local_page");
+        }
+        addr
     }
 
     pub(super) fn kunmap_local(_addr: *const c_void) {
