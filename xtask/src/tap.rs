@@ -42,6 +42,32 @@ pub fn parse(text: &str) -> Vec<(String, Outcome)> {
     v
 }
 
+/// What the suite printed for `case` between its `#  RUN` line and its result line (its
+/// `TH_LOG` and assertion messages), without those two lines and the harness's own
+/// `OK`/`FAIL` marker. Empty when the output has no `RUN` line for the case.
+pub fn case_lines<'a>(text: &'a str, case: &str) -> Vec<&'a str> {
+    let mut lines = text.lines();
+    let is_run = |l: &str| {
+        l.strip_prefix("#  RUN")
+            .is_some_and(|r| r.trim().trim_end_matches("...").trim() == case)
+    };
+    if !lines.any(is_run) {
+        return Vec::new();
+    }
+    let is_result = |l: &str| {
+        let rest = l.strip_prefix("not ok ").or_else(|| l.strip_prefix("ok "));
+        rest.and_then(|r| r.split_once(' '))
+            .is_some_and(|(_, r)| r.split(" # ").next().unwrap_or("").trim() == case)
+    };
+    lines
+        .take_while(|l| !is_result(l))
+        .filter(|l| {
+            let marker = l.trim_start_matches('#').trim();
+            marker != format!("OK  {case}") && marker != format!("FAIL  {case}")
+        })
+        .collect()
+}
+
 /// The plan line's count (`1..N`), if the output has one.
 pub fn plan(text: &str) -> Option<usize> {
     text.lines().find_map(|l| {
@@ -73,6 +99,28 @@ mod tests {
             r[2].1,
             Outcome::Skip("DEVICE_COHERENT not available".into())
         );
+    }
+
+    #[test]
+    fn case_lines_are_those_between_run_and_result() {
+        let t = "#  RUN           hmm.a.x ...\n#            OK  hmm.a.x\nok 1 hmm.a.x\n\
+                 #  RUN           hmm.a.y ...\n\
+                 # regress.rs:243:y:0 of 32 rounds raced\n\
+                 # regress.rs:249:y:Expected raced_rounds (0) != 0 (0)\n\
+                 # y: Test terminated by assertion\n\
+                 #          FAIL  hmm.a.y\nnot ok 2 hmm.a.y\n\
+                 #  RUN           hmm.a.z ...\n# z says\nnot ok 3 hmm.a.z\n";
+        assert_eq!(case_lines(t, "hmm.a.x"), Vec::<&str>::new());
+        assert_eq!(
+            case_lines(t, "hmm.a.y"),
+            [
+                "# regress.rs:243:y:0 of 32 rounds raced",
+                "# regress.rs:249:y:Expected raced_rounds (0) != 0 (0)",
+                "# y: Test terminated by assertion",
+            ]
+        );
+        assert_eq!(case_lines(t, "hmm.a.z"), ["# z says"]);
+        assert_eq!(case_lines(t, "hmm.a.w"), Vec::<&str>::new());
     }
 
     #[test]

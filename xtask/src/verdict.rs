@@ -67,7 +67,13 @@ pub struct SuiteRun<'a> {
     pub tap_plan: Option<usize>,
     /// The suite's exit code (or the lab's: 124 timeout, 125 no exit code, 3 driver load/unload).
     pub rc: i32,
+    /// The suite's TAP output (the inner TAP under the kernel's runner): a failed case's
+    /// messages are printed again next to the verdict, where a log's tail shows them.
+    pub output: &'a str,
 }
+
+/// At most this many of a failed case's own lines are printed with the verdict.
+const CASE_LINES: usize = 12;
 
 fn listed<'a>(list: &'a [KnownCase], case: &str) -> Option<&'a KnownCase> {
     list.iter().find(|k| k.case == case)
@@ -87,6 +93,16 @@ pub fn suite(run: &SuiteRun, known: &Known, unexcused_reports: usize) -> i32 {
                     Some(k) => println!("lab: KNOWN FAILURE {name}: {}", k.reason),
                     None => {
                         println!("lab: FAILED {name}");
+                        let lines = crate::tap::case_lines(run.output, name);
+                        for l in lines.iter().take(CASE_LINES) {
+                            println!("lab:   | {l}");
+                        }
+                        if lines.len() > CASE_LINES {
+                            println!(
+                                "lab:   | … {} more line(s) in the output",
+                                lines.len() - CASE_LINES
+                            );
+                        }
                         problems.push(format!("{name} failed"));
                     }
                 }
@@ -206,6 +222,7 @@ mod tests {
             planned: None,
             tap_plan: Some(r.len()),
             rc,
+            output: "",
         }
     }
 

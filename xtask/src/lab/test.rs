@@ -94,6 +94,7 @@ pub fn run(o: TestOpts) -> Result<i32> {
         planned: planned.as_deref(),
         tap_plan: tap::plan(&text),
         rc: boot.rc,
+        output: &text,
     };
     Ok(verdict::suite(&run, &known, unexcused))
 }

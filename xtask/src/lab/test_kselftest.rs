@@ -70,6 +70,7 @@ pub fn run(b: &Built, vm: &VmOpts, known_failures: bool, args: &[String]) -> Res
         planned: Some(&planned),
         tap_plan: tap::plan(&inner),
         rc: if outer_ok || boot.rc != 0 { boot.rc } else { 1 },
+        output: &inner,
     };
     Ok(verdict::suite(&run, &known, unexcused))
 }
