@@ -13,12 +13,18 @@ use rustix::io::Errno;
 use crate::fake::FakeDriver;
 use crate::{Abi, Advice, Device, Error, Mapping, Mirror, Request};
 
-/// How long a request waits for a second one to arrive.
-const RENDEZVOUS: Duration = Duration::from_secs(1);
+/// How long a request waits for a second one to arrive where the test expects it to: long,
+/// since the wait ends when it arrives and a loaded host (CI, `cargo test` of the whole
+/// workspace on 2 cores) can keep the other thread off the CPU for a while.
+const RENDEZVOUS: Duration = Duration::from_secs(10);
+/// The same where the test expects no second request (requests serialized by the mapping's
+/// lock): every request waits all of it.
+const NO_RENDEZVOUS: Duration = Duration::from_millis(500);
 
 /// Mainline numbering; copies whole pages between `cmd.addr` and `cmd.ptr`.
-#[derive(Default)]
 struct Overlapping {
+    /// How long [`Overlapping::enter`] waits for a second request.
+    wait: Duration,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
     writes: AtomicUsize,
@@ -30,7 +36,7 @@ impl Overlapping {
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
         let start = Instant::now();
-        while self.max_in_flight.load(Ordering::SeqCst) < 2 && start.elapsed() < RENDEZVOUS {
+        while self.max_in_flight.load(Ordering::SeqCst) < 2 && start.elapsed() < self.wait {
             std::thread::yield_now();
         }
     }
@@ -90,11 +96,22 @@ impl FakeDriver for Overlapping {
     }
 }
 
-fn device() -> (Arc<Overlapping>, Device) {
-    let fake = Arc::new(Overlapping::default());
+/// A fake driver whose requests wait up to `wait` for a second one to be in flight.
+fn device_waiting(wait: Duration) -> (Arc<Overlapping>, Device) {
+    let fake = Arc::new(Overlapping {
+        wait,
+        in_flight: AtomicUsize::new(0),
+        max_in_flight: AtomicUsize::new(0),
+        writes: AtomicUsize::new(0),
+    });
     let dev = Device::with_fake(fake.clone(), None).unwrap();
     assert_eq!(dev.abi(), Abi::Mainline);
     (fake, dev)
+}
+
+/// A fake driver whose requests wait for a second one (up to [`RENDEZVOUS`]).
+fn device() -> (Arc<Overlapping>, Device) {
+    device_waiting(RENDEZVOUS)
 }
 
 /// The regression case's shape (hmm-tests `write_during_migrate`): one thread WRITEs while
@@ -130,7 +147,7 @@ fn writes_overlap_through_the_handle_and_not_through_device_write() {
     let ps = crate::page_size();
     let (a, b) = (vec![3u8; ps], vec![4u8; ps]);
 
-    let (fake, dev) = device();
+    let (fake, dev) = device_waiting(NO_RENDEZVOUS);
     let buf = Mapping::anon_private(ps).unwrap();
     std::thread::scope(|s| {
         let t = s.spawn(|| dev.write(buf.all(), &a).unwrap());
@@ -159,7 +176,7 @@ fn writes_overlap_through_the_handle_and_not_through_device_write() {
 /// The handle checks what the [`Device`] methods check, before any request.
 #[test]
 fn the_handle_checks_ranges_buffers_and_holes_first() {
-    let (fake, dev) = device();
+    let (fake, dev) = device_waiting(NO_RENDEZVOUS);
     let ps = crate::page_size();
     let mut buf = Mapping::anon_private(4 * ps).unwrap();
     buf.unmap_pages(3, 1).unwrap();
