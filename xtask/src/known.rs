@@ -3,6 +3,9 @@
 //! A line is one of
 //! ```text
 //! DRIVER THP CASE [not-run] # reason           a failing case (not-run: not run at all)
+//! DRIVER THP CASE intermittent # reason         a case that fails in some runs (a race of
+//!                                               the driver's): excused like a failing case;
+//!                                               when it passes, the verdict says so
 //! DRIVER THP CASE skip # reason                 a case expected to SKIP
 //! DRIVER THP warning FILE:LINE FUNCTION # reason
 //!                                               a WARN of the C reference, by signature: the
@@ -27,6 +30,9 @@ pub struct KnownCase {
     pub case: String,
     /// Why.
     pub reason: String,
+    /// A known failure that fails in some runs only (`intermittent`): its passing is
+    /// expected, not a sign the list is stale.
+    pub intermittent: bool,
 }
 
 /// A known WARN of the C reference.
@@ -120,7 +126,7 @@ pub fn parse(text: &str, driver: Driver, abi: Abi, thp: &str) -> Result<Known> {
         }
         let shape_ok = match f.as_slice() {
             [_, _, _] => true,
-            [_, _, _, "not-run" | "skip"] => true,
+            [_, _, _, "not-run" | "skip" | "intermittent"] => true,
             [d, _, "warning", _, _] => {
                 if !d.starts_with("c") {
                     bail!(
@@ -133,7 +139,7 @@ pub fn parse(text: &str, driver: Driver, abi: Abi, thp: &str) -> Result<Known> {
             _ => false,
         };
         if !shape_ok || !matches!(f[0].split('/').next(), Some("c" | "rust")) {
-            bail!("line {}: not `DRIVER THP CASE [not-run|skip] # reason` or `c THP warning FILE:LINE FUNCTION # reason`: {l}", i + 1);
+            bail!("line {}: not `DRIVER THP CASE [not-run|skip|intermittent] # reason` or `c THP warning FILE:LINE FUNCTION # reason`: {l}", i + 1);
         }
         if !driver_matches(f[0], driver, abi) || !(f[1] == thp || f[1] == "*") {
             continue;
@@ -141,9 +147,10 @@ pub fn parse(text: &str, driver: Driver, abi: Abi, thp: &str) -> Result<Known> {
         let case = || KnownCase {
             case: f[2].to_string(),
             reason: reason.clone(),
+            intermittent: f.get(3) == Some(&"intermittent"),
         };
         match f.as_slice() {
-            [_, _, _] => k.failures.push(case()),
+            [_, _, _] | [_, _, _, "intermittent"] => k.failures.push(case()),
             [_, _, _, "not-run"] => k.not_run.push(case()),
             [_, _, _, _] => k.skips.push(case()),
             [_, _, _, loc, func] => k.reports.push(KnownReport {
@@ -164,6 +171,7 @@ mod tests {
 
     const LIST: &str = "# comment\n\
         c madvise a.b.x # fails\n\
+        c madvise a.b.i intermittent # fails in some runs\n\
         c * a.b.y not-run # oopses\n\
         c * a.b.s skip # mainline has no such request\n\
         rust/mainline * a.b.s skip # mainline has no such request\n\
@@ -179,8 +187,9 @@ mod tests {
                 .iter()
                 .map(|c| c.case.as_str())
                 .collect::<Vec<_>>(),
-            ["a.b.x"]
+            ["a.b.x", "a.b.i"]
         );
+        assert!(!k.failures[0].intermittent && k.failures[1].intermittent);
         assert_eq!(k.not_run[0].case, "a.b.y");
         assert_eq!(k.skips[0].reason, "mainline has no such request");
         assert_eq!(k.reports[0].location, "mm/memremap.c:158");
