@@ -26,6 +26,7 @@
 //! | migrate_hole_device_full | device_full.rs | hmm-rs regression (not upstream): 2 MiB holes migrated until the coherent device is full |
 //! | migrate_to_sys_alloc_failure | fail_alloc.rs | hmm-rs regression (not upstream): MIGRATE_TO_SYS with a page allocation failing part-way (`fail_page_alloc`; skipped without it) |
 //! | release_during_migrate | release_race.rs | hmm-rs regression (not upstream): RELEASE on one file racing MIGRATE_TO_DEV on another |
+//! | read_after_migrate_to_sys | to_sys_erase.rs | hmm-rs (not upstream): two files' READ after MIGRATE_TO_SYS and after the CPU fault back |
 
 mod anon;
 mod benchmark;
@@ -44,6 +45,7 @@ mod race_dontneed;
 mod regress;
 mod release_race;
 mod snapshot;
+mod to_sys_erase;
 mod userfaultfd;
 
 use crate::fixture::{Hmm, Hmm2};
@@ -116,6 +118,8 @@ pub static HMM_TESTS: &[TestF<Hmm>] = &[
         "migrate_to_sys_alloc_failure",
         Hmm::migrate_to_sys_alloc_failure,
     ),
+    // hmm-rs guard of the module's single erase (to_sys_erase.rs).
+    TestF::new("read_after_migrate_to_sys", Hmm::read_after_migrate_to_sys),
 ];
 
 /// Every `TEST_F(hmm2, …)`, in hmm-tests.c source order.
