@@ -255,7 +255,7 @@ impl Dmirror {
             if e.error() || !e.valid() {
                 pr_warn!("hmm_range_fault() returned an invalid entry\n");
             }
-            let Some(mut page) = f.page(e) else {
+            let Some(mut page) = f.page(i, e) else {
                 return Err(EFAULT);
             };
             // A page of this device's private memory: the device accesses its backing.

@@ -96,6 +96,20 @@ impl<'a> PageRef<'a> {
         unsafe { bindings::folio_order(bindings::page_folio(self.as_ptr())) }
     }
 
+    /// The first page of this page's folio (`&page_folio(page)->page`), which lives as
+    /// long as the page.
+    pub(crate) fn folio_head(&self) -> PageRef<'a> {
+        // SAFETY: By the type invariant the page is valid; `page_folio` reads its compound
+        // head, a non-null `struct page` of the same allocation.
+        let head = unsafe { bindings::page_folio(self.as_ptr()) }.cast::<bindings::page>();
+        // INVARIANT: The folio's first page lives as long as any page of the folio.
+        PageRef {
+            // SAFETY: `page_folio()` never returns NULL for a valid page.
+            ptr: unsafe { NonNull::new_unchecked(head) },
+            _p: PhantomData,
+        }
+    }
+
     /// The first `nr` pages of the folio this page heads (`folio_page(folio, k)`, `k <
     /// nr`), fewer if the folio is smaller; with `nr <= 1` the page itself, head or not (a
     /// PTE-mapped page of a large folio moves alone), and for a tail page nothing more. One

@@ -90,8 +90,18 @@ impl<'a> Faulted<'a> {
         self.pfns.iter().map(|p| HmmPfn(*p))
     }
 
-    /// `hmm_pfn_to_page()` of a valid entry.
-    pub(crate) fn page(&self, e: HmmPfn) -> Option<PageRef<'a>> {
+    /// The page of entry `i`, a valid one (`hmm_pfn_to_page()`, see below for large
+    /// mappings).
+    ///
+    /// An entry with a map order (a PMD or PUD mapping of a folio) names the page of the
+    /// folio at the entry's address: the folio's first page is mapped at the address
+    /// aligned down to the mapping's size, so the page is the folio's page at the address's
+    /// offset in that block. Linux 7.3.4's `hmm_vma_handle_absent_pmd()` (a device-private
+    /// PMD) numbers the pages from the folio's first page whatever the range's start, so a
+    /// window starting inside the PMD got the wrong pages (regression case hmm-tests
+    /// `device_thp_read`); `hmm_vma_handle_pmd()` and the PUD and hugetlb walkers add the
+    /// offset, and for them this gives the same page.
+    pub(crate) fn page(&self, i: usize, e: HmmPfn) -> Option<PageRef<'a>> {
         if !e.valid() {
             return None;
         }
@@ -99,7 +109,19 @@ impl<'a> Faulted<'a> {
         // be unmapped, and `'a` is the time that lock is held.
         // SAFETY: A valid entry names a page mapped when the sequence was checked under the
         // driver lock, so it stays allocated for `'a` (see above).
-        Some(unsafe { PageRef::from_pfn(e.pfn()) })
+        let page = unsafe { PageRef::from_pfn(e.pfn()) };
+        let order = e.map_shift().saturating_sub(PAGE_SHIFT as u32);
+        if order == 0 {
+            return Some(page);
+        }
+        let index = ((self.start >> PAGE_SHIFT) + i) & ((1usize << order) - 1);
+        let head = page.folio_head();
+        if head.pfn() + index == page.pfn() {
+            return Some(page);
+        }
+        // The folio's page `index` (a folio mapped whole by this entry has at least
+        // `1 << order` pages; if it had fewer, the kernel's page is kept).
+        Some(head.folio_pages(index + 1).nth(index).unwrap_or(page))
     }
 }
 

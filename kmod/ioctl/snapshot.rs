@@ -39,11 +39,11 @@ impl Invalidate for SnapshotSub<'_> {
 }
 
 /// C: `dmirror_mkentry`.
-fn mkentry(owner: Owner, f: &Faulted<'_>, e: HmmPfn) -> u8 {
+fn mkentry(owner: Owner, f: &Faulted<'_>, i: usize, e: HmmPfn) -> u8 {
     if e.error() {
         return HMM_DMIRROR_PROT_ERROR;
     }
-    let Some(page) = f.page(e) else {
+    let Some(page) = f.page(i, e) else {
         return HMM_DMIRROR_PROT_NONE;
     };
     let mut perm = match page.kind() {
@@ -94,8 +94,8 @@ pub(crate) fn snapshot(d: &Dmirror, cmd: &mut Cmd) -> Result {
                 Request::Snapshot,
                 owner,
                 |_pt, f| {
-                    for (p, e) in perm.iter_mut().zip(f.entries()) {
-                        *p = mkentry(owner, f, e);
+                    for (i, (p, e)) in perm.iter_mut().zip(f.entries()).enumerate() {
+                        *p = mkentry(owner, f, i, e);
                     }
                     Ok(())
                 },

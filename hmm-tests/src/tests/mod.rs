@@ -26,6 +26,7 @@
 //! | migrate_hole_device_full | device_full.rs | hmm-rs regression (not upstream): 2 MiB holes migrated until the coherent device is full |
 //! | migrate_to_sys_alloc_failure | fail_alloc.rs | hmm-rs regression (not upstream): MIGRATE_TO_SYS with a page allocation failing part-way (`fail_page_alloc`; skipped without it) |
 //! | release_during_migrate | release_race.rs | hmm-rs regression (not upstream): RELEASE on one file racing MIGRATE_TO_DEV on another |
+//! | device_thp_read | device_thp_read.rs | hmm-rs regression (not upstream): a device-private THP READ by other files, in windows starting inside its PMD |
 //! | read_after_migrate_to_sys | to_sys_erase.rs | hmm-rs (not upstream): two files' READ after MIGRATE_TO_SYS and after the CPU fault back |
 
 mod anon;
@@ -33,6 +34,7 @@ mod benchmark;
 mod coherent_thp_split;
 mod cow;
 mod device_full;
+mod device_thp_read;
 mod exclusive;
 mod fail_alloc;
 mod file;
@@ -120,6 +122,8 @@ pub static HMM_TESTS: &[TestF<Hmm>] = &[
     ),
     // hmm-rs guard of the module's single erase (to_sys_erase.rs).
     TestF::new("read_after_migrate_to_sys", Hmm::read_after_migrate_to_sys),
+    // hmm-rs regression case (device_thp_read.rs).
+    TestF::new("device_thp_read", Hmm::device_thp_read),
 ];
 
 /// Every `TEST_F(hmm2, …)`, in hmm-tests.c source order.
