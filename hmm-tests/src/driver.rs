@@ -50,6 +50,12 @@ pub fn crashing_skip(driver: Driver, run_crashing: bool, what: &str) -> Option<S
     })
 }
 
+/// [`crashing_skip`] for the running kernel's driver and the environment's
+/// [`RUN_CRASHING_ENV`]: what a case that crashes the stock C driver calls first.
+pub fn skip_if_it_crashes_c(what: &str) -> Option<String> {
+    crashing_skip(driver(), crate::config::env_flag(RUN_CRASHING_ENV), what)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,32 +12,11 @@ impl Hmm {
     /// memory: every remaining page comes back (SNAPSHOT: a writable system page) with its
     /// contents.
     pub(crate) fn thp_partial_unmap_to_sys(&mut self, _variant: &HmmVariant) {
-        let mut size = read_pmd_pagesize();
-        if size == 0 {
-            size = TWOMEG;
-        }
+        // The THP in system memory, each int holding its index.
+        let (mut buffer, old_ptr, size) = ASSERT_NOT_NULL!(thp_range());
+        let map = buffer.ptr;
         let ps = self.page_size;
         let npages = (size >> self.page_shift) as u64;
-
-        let mut buffer = ASSERT_NOT_NULL!(hmm_buffer_alloc(
-            2 * size,
-            size,
-            PROT_READ | PROT_WRITE,
-            MAP_PRIVATE | MAP_ANONYMOUS,
-            -1
-        ));
-        buffer.mirror_fill(0xFF, size);
-        let old_ptr = buffer.ptr;
-        let map = align_ptr(old_ptr, size);
-        let ret = buffer.madvise(map, size, libc::MADV_HUGEPAGE);
-        ASSERT_EQ!(ret, 0);
-        buffer.ptr = map;
-
-        // Initialize the THP in system memory.
-        let ptr = buffer.ints(size);
-        for i in 0..size / 4 {
-            ptr.set(i, i as i32);
-        }
 
         // Migrate it to the device.
         let ret = hmm_migrate_sys_to_dev(&self.fd, &mut buffer, npages);

@@ -19,39 +19,16 @@ impl Hmm {
     /// own contents.
     pub(crate) fn device_thp_read(&mut self, variant: &HmmVariant) {
         if !hmm_is_coherent_type(variant.device_number) {
-            let run_crashing = crate::config::env_flag(crate::driver::RUN_CRASHING_ENV);
-            if let Some(why) = crate::driver::crashing_skip(
-                crate::driver::driver(),
-                run_crashing,
+            if let Some(why) = crate::driver::skip_if_it_crashes_c(
                 "file B's READ of the device THP copies from the device page's own address (BUG: unable to handle page fault in dmirror_read) and leaves the case's process unkillable",
             ) {
                 SKIP!(return, "{why}");
             }
         }
-        let mut size = read_pmd_pagesize();
-        if size == 0 {
-            size = TWOMEG;
-        }
+        let (mut buffer, old_ptr, size) = ASSERT_NOT_NULL!(thp_range());
+        let map = buffer.ptr;
         let npages = (size >> self.page_shift) as u64;
         let file_b = ASSERT_HMM_OPEN!(variant.device_number, "file_b");
-
-        let mut buffer = ASSERT_NOT_NULL!(hmm_buffer_alloc(
-            2 * size,
-            size,
-            PROT_READ | PROT_WRITE,
-            MAP_PRIVATE | MAP_ANONYMOUS,
-            -1
-        ));
-        buffer.mirror_fill(0xFF, size);
-        let old_ptr = buffer.ptr;
-        let map = align_ptr(old_ptr, size);
-        let ret = buffer.madvise(map, size, libc::MADV_HUGEPAGE);
-        ASSERT_EQ!(ret, 0);
-        buffer.ptr = map;
-        let ptr = buffer.ints(size);
-        for i in 0..size / 4 {
-            ptr.set(i, i as i32);
-        }
 
         // File A migrates it to device memory.
         let ret = hmm_migrate_sys_to_dev(&self.fd, &mut buffer, npages);

@@ -190,6 +190,41 @@ mod prelude {
         made.inspect_err(|e| TH_LOG!("{e}")).ok()
     }
 
+    /// One THP-sized, THP-aligned range with `MADV_HUGEPAGE` in a fresh private anonymous
+    /// buffer of twice that size (its mirror filled with 0xFF), each int of the range holding
+    /// its index: the buffer with `ptr` on the range, the buffer's own `ptr` (put it back
+    /// before [`hmm_buffer_free`]) and the THP size (`None` after logging why).
+    pub(crate) fn thp_range() -> Option<(HmmBuffer, *mut u8, usize)> {
+        let size = match read_pmd_pagesize() {
+            0 => crate::fixture::TWOMEG,
+            s => s,
+        };
+        let Some(mut buffer) = hmm_buffer_alloc(
+            2 * size,
+            size,
+            PROT_READ | PROT_WRITE,
+            MAP_PRIVATE | MAP_ANONYMOUS,
+            -1,
+        ) else {
+            TH_LOG!("hmm_buffer_alloc of {} bytes failed", 2 * size);
+            return None;
+        };
+        buffer.mirror_fill(0xFF, size);
+        let own = buffer.ptr;
+        let map = align_ptr(own, size);
+        if buffer.madvise(map, size, libc::MADV_HUGEPAGE) != 0 {
+            TH_LOG!("MADV_HUGEPAGE: {}", std::io::Error::last_os_error());
+            hmm_buffer_free(buffer);
+            return None;
+        }
+        buffer.ptr = map;
+        let ints = buffer.ints(size);
+        for i in 0..size / 4 {
+            ints.set(i, i as i32);
+        }
+        Some((buffer, own, size))
+    }
+
     /// `fork()`.
     ///
     /// # Safety

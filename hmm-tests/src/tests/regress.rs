@@ -156,10 +156,7 @@ impl Hmm {
     /// migration wait for it, so most rounds had none (coherent device, quiet lab: 1 to 8
     /// rounds of 32); a CI run failed the case, most likely for none in 128 rounds.)
     pub(crate) fn write_during_migrate(&mut self, _variant: &HmmVariant) {
-        let run_crashing = crate::config::env_flag(crate::driver::RUN_CRASHING_ENV);
-        if let Some(why) = crate::driver::crashing_skip(
-            crate::driver::driver(),
-            run_crashing,
+        if let Some(why) = crate::driver::skip_if_it_crashes_c(
             "a WRITE racing the migration is lost, or copies into a page the migration freed (BUG: unable to handle page fault in dmirror_write) and leaves the case's process unkillable",
         ) {
             SKIP!(return, "{why}");

@@ -22,10 +22,7 @@ impl Hmm {
     /// the new contents through both files.
     pub(crate) fn read_after_migrate_to_sys(&mut self, variant: &HmmVariant) {
         if !hmm_is_coherent_type(variant.device_number) {
-            let run_crashing = crate::config::env_flag(crate::driver::RUN_CRASHING_ENV);
-            if let Some(why) = crate::driver::crashing_skip(
-                crate::driver::driver(),
-                run_crashing,
+            if let Some(why) = crate::driver::skip_if_it_crashes_c(
                 "file B's READ goes through its entries on the device pages file A's MIGRATE_TO_SYS freed (BUG: unable to handle page fault in dmirror_read) and leaves the case's process unkillable",
             ) {
                 SKIP!(return, "{why}");
