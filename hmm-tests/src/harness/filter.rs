@@ -174,7 +174,7 @@ mod tests {
     #[test]
     fn order_and_names_match_the_c_harness() {
         let names = selected(&Filter::default());
-        assert_eq!(names.len(), 102);
+        assert_eq!(names.len(), 106);
         assert_eq!(names[0], "hmm.hmm_device_private.open_close");
         assert_eq!(names[11], "hmm.hmm_device_private.migrate");
         assert_eq!(names[12], "hmm.hmm_device_private.migrate_on_fault");
@@ -189,8 +189,13 @@ mod tests {
             names[47],
             "hmm.hmm_device_private.migrate_to_sys_alloc_failure"
         );
-        assert_eq!(names[48], "hmm.hmm_device_coherent.open_close");
-        assert_eq!(names[96], "hmm2.hmm2_device_private.migrate_mixed");
-        assert_eq!(names[101], "hmm2.hmm2_device_coherent.double_map");
+        assert_eq!(
+            names[48],
+            "hmm.hmm_device_private.read_after_migrate_to_sys"
+        );
+        assert_eq!(names[49], "hmm.hmm_device_private.device_thp_read");
+        assert_eq!(names[50], "hmm.hmm_device_coherent.open_close");
+        assert_eq!(names[100], "hmm2.hmm2_device_private.migrate_mixed");
+        assert_eq!(names[105], "hmm2.hmm2_device_coherent.double_map");
     }
 }
