@@ -186,6 +186,29 @@ pub struct Row {
 }
 
 impl Row {
+    /// For tests: a READ row of device 0 (private, 4 KiB pages), mainline ABI, TCG, 3
+    /// repetitions, ok with `time`; a test changes what it is about with `Row { .., ..row }`.
+    #[cfg(test)]
+    pub(crate) fn read_for_test(driver: &str, size: u64, time: Option<Spread>) -> Row {
+        Row {
+            driver: driver.into(),
+            abi: "mainline".into(),
+            accel: "tcg".into(),
+            device: Some(0),
+            memory: Memory::Private,
+            kind: Kind::Read,
+            pages: Pages::Small,
+            size,
+            npages: size / 4096,
+            reps: 3,
+            status: Status::Ok,
+            time,
+            cpages: None,
+            huge_frac: None,
+            memcpy_frac: None,
+        }
+    }
+
     /// Whether the row was measured in instruction time (`tcg-icount`): the guest clock
     /// counts executed instructions, so other work can only add to a sample, never take
     /// from it, and the least disturbed sample is the smallest.
@@ -329,23 +352,7 @@ mod tests {
 
     #[test]
     fn throughput_from_median_and_spread_from_extremes() {
-        let r = Row {
-            driver: "c".into(),
-            abi: "mainline".into(),
-            accel: "tcg".into(),
-            device: Some(0),
-            memory: Memory::Private,
-            kind: Kind::Read,
-            pages: Pages::Small,
-            size: 1 << 30,
-            npages: 1 << 18,
-            reps: 3,
-            status: Status::Ok,
-            time: Spread::of(&[1.0, 2.0, 4.0]),
-            cpages: None,
-            huge_frac: None,
-            memcpy_frac: None,
-        };
+        let r = Row::read_for_test("c", 1 << 30, Spread::of(&[1.0, 2.0, 4.0]));
         assert_eq!(r.gib_per_s(), Some(0.5));
         assert_eq!(r.pages_per_s(), Some((1u64 << 18) as f64 / 2.0));
         let (min, _, _, max) = r.gib_spread().unwrap();

@@ -161,27 +161,14 @@ pub fn render(m: &[Moved], min_size: u64, limit: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::row::{Kind, Memory, Pages, Status};
+    use crate::row::Row;
     use crate::stats::Spread;
 
     fn row(driver: &str, size: u64, secs: f64) -> Row {
         Row {
-            driver: driver.into(),
-            abi: "mainline".into(),
             accel: "tcg-icount".into(),
-            device: Some(0),
-            memory: Memory::Private,
-            kind: Kind::Read,
-            pages: Pages::Small,
-            size,
-            npages: size / 4096,
-            reps: 3,
-            status: Status::Ok,
             // The figure is the minimum (instruction time): the median must not count.
-            time: Spread::of(&[secs, 9.0 * secs, 9.0 * secs]),
-            cpages: None,
-            huge_frac: None,
-            memcpy_frac: None,
+            ..Row::read_for_test(driver, size, Spread::of(&[secs, 9.0 * secs, 9.0 * secs]))
         }
     }
 

@@ -72,37 +72,26 @@ pub fn spreads(rows: &[Row]) -> BTreeMap<(String, Key), f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::row::{Kind, Memory, Pages, Status};
+    use crate::row::Status;
     use crate::stats::Spread;
 
     fn row(driver: &str, size: u64, median: Option<f64>) -> Row {
+        let time = median.map(|m| Spread {
+            n: 5,
+            median: m,
+            min: m,
+            max: m,
+            q1: m,
+            q3: m,
+        });
         Row {
-            driver: driver.into(),
-            abi: "mainline".into(),
-            accel: "tcg".into(),
-            device: Some(0),
-            memory: Memory::Private,
-            kind: Kind::Read,
-            pages: Pages::Small,
-            size,
-            npages: size / 4096,
             reps: 5,
             status: if median.is_some() {
                 Status::Ok
             } else {
                 Status::Error("x".into())
             },
-            time: median.map(|m| Spread {
-                n: 5,
-                median: m,
-                min: m,
-                max: m,
-                q1: m,
-                q3: m,
-            }),
-            cpages: None,
-            huge_frac: None,
-            memcpy_frac: None,
+            ..Row::read_for_test(driver, size, time)
         }
     }
 
